@@ -1,0 +1,916 @@
+"""One client connection: bytes in -> requests -> WSGI app -> responses out.
+
+This is the per-request hot path, compiled so that a keep-alive request costs
+one recv, one parse, one environ, one app call and one send, with Python left
+for the app itself.
+
+Invariants:
+- one request is served at a time per connection; pipelined bytes wait in the
+  read buffer (bounded by the parser's limits) and are parsed only once the
+  previous response is fully queued, so responses go out in request order;
+- the app is called only after the whole body has been read (spooled to a
+  temporary file past ``spool_threshold``), so a slow client never holds it;
+- the result's ``close()`` is called exactly once, on success, error or
+  disconnect (PEP 3333);
+- a rejected request is answered with its status and ``Connection: close``
+  and never reaches the app.
+"""
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport uint32_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memmove
+from posix.uio cimport iovec, writev
+from posix.unistd cimport close as c_close
+
+from prefork._loop cimport EventLoop, Handler
+from prefork._response cimport HeadBuilder
+from prefork._speedups cimport EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, Request, RequestParser
+
+from prefork._response import ResponseError
+from prefork._speedups import HTTPError
+from prefork.wsgi import FileWrapper, error_body
+
+cdef extern from "sys/socket.h" nogil:
+    ssize_t recv(int fd, void *buf, size_t n, int flags)
+    int shutdown(int fd, int how)
+    int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
+    enum:
+        SHUT_WR
+        SOL_SOCKET
+
+cdef extern from "netinet/in.h":
+    enum:
+        IPPROTO_TCP
+
+cdef extern from "netinet/tcp.h":
+    enum:
+        TCP_NODELAY
+
+cdef extern from "fcntl.h" nogil:
+    int fcntl(int fd, int cmd, ...)
+    enum:
+        F_GETFL
+        F_SETFL
+        O_NONBLOCK
+
+cdef extern from "sys/epoll.h":
+    enum:
+        EPOLLIN
+        EPOLLOUT
+        EPOLLERR
+        EPOLLHUP
+        EPOLLEXCLUSIVE
+
+cdef enum:
+    READ_CHUNK = 65536          # bytes asked of recv() per call
+    INITIAL_BUFFER = 8192
+    HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
+    MAX_IOV = 64
+    ACCEPT_BATCH = 64           # connections accepted per wake-up
+
+# Connection phases (what the deadline, if any, guards).
+cdef enum:
+    PHASE_IDLE = 0              # between requests (keep-alive timeout)
+    PHASE_HEAD = 1              # a head is arriving (header timeout)
+    PHASE_BODY = 2              # a body is arriving (body timeout, per read)
+    PHASE_APP = 3               # the app runs in a thread
+    PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
+
+cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes CRLF = b"\r\n"
+
+
+cdef class HTTPService:
+    """State one worker's connections share: the app, settings, the head
+    builder with its Date cache, and the environ template."""
+
+    def __init__(self, EventLoop loop, app, settings, *, bint multiprocess=False):
+        self.loop = loop
+        self.app = app
+        self.heads = HeadBuilder(settings.server_header or None)
+        self.header_keys = {}
+        self.connections = set()
+        self.acceptors = []
+        self.log = logging.getLogger("prefork.error")
+        self.access_log = logging.getLogger("prefork.access") if settings.access_log else None
+        self.file_wrapper = FileWrapper
+        root = (settings.root_path or "").rstrip("/")
+        self.root_path_str = root
+        self.root_path = root.encode("latin-1")
+        self.max_request_line = settings.limit_request_line
+        self.max_field_size = settings.limit_request_field_size
+        self.max_header_size = settings.limit_request_headers_size
+        self.max_header_count = settings.limit_request_fields
+        self.max_body_size = settings.limit_request_body
+        self.spool_threshold = settings.body_spool_threshold
+        self.keepalive_timeout = settings.keepalive_timeout
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.send_timeout = settings.send_timeout
+        self.max_connections = settings.max_connections
+        self.max_keepalive_requests = settings.max_keepalive_requests
+        self.accepting = False
+        self.draining = False
+        self.requests_served = 0
+        if settings.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="prefork-app")
+        else:
+            self.executor = None
+        self.base_environ = {
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": settings.threads > 1,
+            "wsgi.multiprocess": multiprocess,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "wsgi.file_wrapper": FileWrapper,
+            "SCRIPT_NAME": root,
+            "SERVER_SOFTWARE": "prefork",
+        }
+
+    # -- accepting -------------------------------------------------------
+
+    def listen(self, sock):
+        """Accept connections from a bound, listening socket."""
+        sock.setblocking(False)
+        acceptor = Acceptor(self, sock)
+        self.acceptors.append(acceptor)
+        if self.accepting or len(self.acceptors) == 1:
+            self.accepting = True
+            acceptor.start()
+
+    cdef int pause_accepting(self) except -1:
+        if self.accepting:
+            self.accepting = False
+            for acceptor in self.acceptors:
+                (<Acceptor>acceptor).stop()
+        return 0
+
+    cdef int resume_accepting(self) except -1:
+        if not self.accepting and not self.draining:
+            self.accepting = True
+            for acceptor in self.acceptors:
+                (<Acceptor>acceptor).start()
+        return 0
+
+    cdef int connection_closed(self, Connection conn) except -1:
+        self.connections.discard(conn)
+        if not self.accepting and not self.draining \
+                and len(self.connections) < self.max_connections:
+            self.resume_accepting()
+        return 0
+
+    # -- lifecycle -------------------------------------------------------
+
+    def sweep(self):
+        """Close connections whose deadline passed; called once a second."""
+        cdef double now = self.loop.now
+        for conn in list(self.connections):
+            (<Connection>conn).check_timeout(now)
+
+    def drain(self):
+        """Graceful stop: stop accepting, close idle keep-alive connections;
+        busy ones close after their current response."""
+        self.pause_accepting()
+        self.draining = True
+        for conn in list(self.connections):
+            c = <Connection>conn
+            if c.phase == PHASE_IDLE and not c.out and c.rstart == c.rend:
+                c.close()
+
+    def close_all(self):
+        for conn in list(self.connections):
+            (<Connection>conn).close()
+        for acceptor in self.acceptors:
+            (<Acceptor>acceptor).stop()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def active(self):
+        return len(self.connections)
+
+    # -- WSGI environ (PEP 3333) -----------------------------------------
+
+    cdef object environ_key(self, bytes name):
+        """``Content-Type`` -> ``CONTENT_TYPE``; ``X-Foo`` -> ``HTTP_X_FOO``.
+        Names containing ``_`` map to None: they could spoof a dash-named
+        header once dashes become underscores."""
+        key = self.header_keys.get(name, False)
+        if key is not False:
+            return key
+        text = name.decode("latin-1").upper()
+        if "_" in text:
+            key = None
+        else:
+            text = text.replace("-", "_")
+            key = text if text in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + text
+        if len(self.header_keys) > 4096:
+            self.header_keys.clear()    # a client sending random names cannot grow it forever
+        self.header_keys[name] = key
+        return key
+
+    cdef dict build_environ(self, Connection conn, Request req, object body):
+        cdef dict environ = self.base_environ.copy()
+        cdef bytes path = req.path
+        cdef Py_ssize_t root_len = len(self.root_path)
+        environ["REQUEST_METHOD"] = req.method.decode("latin-1")
+        if b"%" in path:
+            from urllib.parse import unquote_to_bytes
+            path = unquote_to_bytes(path)
+        if root_len and path.startswith(self.root_path) and \
+                (len(path) == root_len or path[root_len] == 47):
+            path = path[root_len:]
+        environ["PATH_INFO"] = path.decode("latin-1")
+        environ["QUERY_STRING"] = req.query.decode("latin-1")
+        environ["RAW_URI"] = req.target.decode("latin-1")
+        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.minor else "HTTP/1.0"
+        environ["REMOTE_ADDR"] = conn.remote_addr
+        environ["REMOTE_PORT"] = str(conn.remote_port)
+        environ["wsgi.input"] = body
+        for name, value in req.headers:
+            key = self.environ_key(name)
+            if key is None or key == "CONTENT_LENGTH":
+                continue
+            text = (<bytes>value).decode("latin-1")
+            if key in environ:
+                # RFC 9110 §5.3: repeated fields join with commas; cookies with "; ".
+                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+            environ[key] = text
+        if req.chunked or req.content_length > 0:
+            environ["CONTENT_LENGTH"] = str(conn.body_size)
+        host = req.host
+        if host:
+            server_name, sep, port = host.decode("latin-1").rpartition(":")
+            if not sep or "]" in port:
+                server_name, port = host.decode("latin-1"), "80"
+            environ["SERVER_NAME"] = server_name
+            environ["SERVER_PORT"] = port
+        else:
+            environ["SERVER_NAME"] = self.base_environ.get("SERVER_NAME", "localhost")
+            environ["SERVER_PORT"] = self.base_environ.get("SERVER_PORT", "80")
+        return environ
+
+    def set_server_address(self, name, port):
+        self.base_environ["SERVER_NAME"] = name
+        self.base_environ["SERVER_PORT"] = str(port)
+
+
+cdef class Acceptor(Handler):
+    """Accepts connections on one shared listening socket."""
+
+    def __init__(self, HTTPService service, sock):
+        self.service = service
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.tcp = sock.family != 1     # AF_UNIX
+        self.registered = False
+
+    def start(self):
+        if not self.registered:
+            # EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all.
+            self.service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
+            self.registered = True
+
+    def stop(self):
+        if self.registered:
+            self.service.loop.unregister(self)
+            self.registered = False
+
+    cdef int on_events(self, uint32_t events) except -1:
+        cdef HTTPService service = self.service
+        cdef int fd, one = 1, i
+        accept = self.sock._accept
+        for i in range(ACCEPT_BATCH):
+            if len(service.connections) >= service.max_connections:
+                service.pause_accepting()
+                break
+            try:
+                fd, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # EMFILE and friends: log, and retry on the next wake-up.
+                service.log.warning("accept failed: %s", exc)
+                break
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK)
+            if self.tcp:
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+                conn = Connection(service, fd, addr[0], addr[1], True)
+            else:
+                conn = Connection(service, fd, "", 0, False)
+            service.connections.add(conn)
+            service.loop.register(conn, EPOLLIN)
+        return 0
+
+
+cdef class WSGICall:
+
+    def __cinit__(self):
+        self.status = None
+        self.headers = None
+        self.headers_sent = False
+        self.written = None
+
+    def __call__(self, status, headers, exc_info=None):
+        """start_response (PEP 3333)."""
+        if exc_info is not None:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        if type(headers) is not list:
+            raise TypeError(f"response headers must be a list, got {type(headers).__name__}")
+        self.status = status
+        self.headers = headers
+        if self.write_callable is None:
+            self.write_callable = self.write
+        return self.write_callable
+
+    def write(self, data):
+        """The legacy write() callable: data is buffered and sent before the
+        body the app returns (PEP 3333 permits buffering)."""
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        if self.written is None:
+            self.written = []
+        self.written.append(bytes(data))
+
+
+def _run_in_thread(Connection conn, WSGICall call, app, dict environ):
+    """Runs on an app thread: call the app and gather its body, then hand the
+    result to the loop. A body wrapped with wsgi.file_wrapper is passed on
+    unread so the loop can sendfile() it."""
+    outcome = None
+    try:
+        result = app(environ, call)
+        if type(result) is FileWrapper and (<object>result).can_sendfile():
+            outcome = result
+        else:
+            try:
+                outcome = [bytes(chunk) for chunk in result if chunk]
+                if call.status is None:
+                    raise AssertionError("the app returned without calling start_response()")
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+    except BaseException:
+        conn.loop.call_soon_threadsafe(conn.threaded_done, call, None, sys.exc_info())
+        return
+    conn.loop.call_soon_threadsafe(conn.threaded_done, call, outcome, None)
+
+
+cdef class Connection(Handler):
+
+    def __cinit__(self):
+        self.buf = NULL
+        self.fd = -1
+
+    def __init__(self, HTTPService service, int fd, str remote_addr, int remote_port, bint tcp):
+        self.service = service
+        self.loop = service.loop
+        self.fd = fd
+        self.remote_addr = remote_addr
+        self.remote_port = remote_port
+        self.tcp = tcp
+        self.parser = RequestParser(service.max_request_line, service.max_field_size,
+                                    service.max_header_size, service.max_header_count,
+                                    service.max_body_size)
+        self.out = []
+        self.interest = EPOLLIN
+        self.phase = PHASE_IDLE
+        self.deadline = self.loop.now + service.header_timeout
+        self.requests = 0
+
+    def __dealloc__(self):
+        if self.buf != NULL:
+            free(self.buf)
+        if self.fd >= 0:
+            c_close(self.fd)
+
+    # -- events ----------------------------------------------------------
+
+    cdef int on_events(self, uint32_t events) except -1:
+        if events & EPOLLIN:
+            self.on_readable()
+        if events & EPOLLOUT and not self.closed:
+            self.on_writable()
+        if events & (EPOLLERR | EPOLLHUP) and not self.closed and not events & (EPOLLIN | EPOLLOUT):
+            self.close()
+        return 0
+
+    cdef void abort(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    cdef int on_readable(self) except -1:
+        cdef ssize_t n
+        cdef unsigned char *grown
+        cdef Py_ssize_t limit
+        if self.buf == NULL:
+            self.buf = <unsigned char *>malloc(INITIAL_BUFFER)
+            if self.buf == NULL:
+                raise MemoryError()
+            self.rcap = INITIAL_BUFFER
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        elif self.rcap - self.rend < 1024 and self.rstart > 0:
+            memmove(self.buf, self.buf + self.rstart, self.rend - self.rstart)
+            self.rend -= self.rstart
+            self.rstart = 0
+        if self.rcap - self.rend < 1024:
+            # Grow for a large head; the parser's limits bound how far.
+            limit = self.service.max_header_size + self.service.max_request_line + READ_CHUNK
+            if self.rcap >= limit:
+                self.set_interest(self.interest & ~EPOLLIN)
+                return 0
+            grown = <unsigned char *>realloc(self.buf, min(self.rcap * 2, limit))
+            if grown == NULL:
+                raise MemoryError()
+            self.buf = grown
+            self.rcap = min(self.rcap * 2, limit)
+        n = recv(self.fd, self.buf + self.rend, self.rcap - self.rend, 0)
+        if n > 0:
+            self.rend += n
+            if self.phase == PHASE_IDLE:
+                self.phase = PHASE_HEAD
+                self.deadline = self.loop.now + self.service.header_timeout
+            elif self.phase == PHASE_BODY:
+                self.deadline = self.loop.now + self.service.body_timeout
+            self.process()
+            if not self.closed:
+                self.flush()
+        elif n == 0:
+            self.peer_eof = True
+            if self.phase == PHASE_APP or self.phase == PHASE_RESPONSE:
+                # Finish what was asked; stop listening for more.
+                self.set_interest(self.interest & ~EPOLLIN)
+            else:
+                self.close()
+        elif errno != EAGAIN and errno != EINTR:
+            self.close()
+        return 0
+
+    cdef int on_writable(self) except -1:
+        self.flush()
+        return 0
+
+    # -- requests in ------------------------------------------------------
+
+    cdef int process(self) except -1:
+        """Parse buffered bytes and serve the requests they complete, while
+        no response is in progress."""
+        cdef Py_ssize_t used
+        cdef int event
+        cdef RequestParser parser = self.parser
+        while not self.closed and not self.closing \
+                and self.phase != PHASE_APP and self.phase != PHASE_RESPONSE:
+            try:
+                used = parser.execute(self.buf + self.rstart, self.rend - self.rstart)
+            except HTTPError as exc:
+                self.service.log.info("rejected request from %s: %d %s",
+                                      self.remote_addr, exc.status, exc.reason)
+                self.rstart = self.rend
+                self.send_error(exc.status, exc.reason)
+                return 0
+            event = parser.event
+            if event == EV_BODY:
+                self.on_body(self.buf + self.rstart + parser.body_start, parser.body_len)
+            self.rstart += used
+            if event == EV_NEED_MORE:
+                break
+            elif event == EV_HEAD:
+                self.on_head()
+            elif event == EV_DONE:
+                self.on_request()
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        return 0
+
+    cdef int on_head(self) except -1:
+        cdef Request req = self.parser.request
+        self.request = req
+        self.body_chunks = None
+        self.body_size = 0
+        self.body_file = None
+        if req.chunked or req.content_length > 0:
+            self.phase = PHASE_BODY
+            self.deadline = self.loop.now + self.service.body_timeout
+            # RFC 9110 §10.1.1: 100 Continue only when the body will be read,
+            # and only if the client is still waiting for it.
+            if req.expect_continue and self.rstart == self.rend:
+                self.queue(CONTINUE)
+                self.flush()
+        return 0
+
+    cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1:
+        chunk = PyBytes_FromStringAndSize(<const char *>data, length)
+        self.body_size += length
+        if self.body_file is not None:
+            self.body_file.write(chunk)
+            return 0
+        if self.body_chunks is None:
+            self.body_chunks = []
+        self.body_chunks.append(chunk)
+        if self.body_size > self.service.spool_threshold:
+            # Large bodies wait on disk, not in the worker's memory.
+            self.body_file = tempfile.TemporaryFile(prefix="prefork-body-")
+            self.body_file.write(b"".join(self.body_chunks))
+            self.body_chunks = None
+        return 0
+
+    cdef int on_request(self) except -1:
+        cdef Request req = self.request
+        cdef HTTPService service = self.service
+        if self.body_file is not None:
+            body = self.body_file
+            body.seek(0)
+        elif self.body_chunks is not None:
+            body = io.BytesIO(self.body_chunks[0] if len(self.body_chunks) == 1
+                              else b"".join(self.body_chunks))
+        else:
+            body = io.BytesIO()
+        self.body_chunks = None
+        self.body_file = None
+        self.requests += 1
+        service.requests_served += 1
+        self.keep_alive = req.keep_alive and not service.draining and \
+            not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
+        self.started = time.time() if service.access_log is not None else 0.0
+        environ = service.build_environ(self, req, body)
+        self.phase = PHASE_RESPONSE
+        self.deadline = 0
+        if service.executor is None:
+            self.run_inline(environ)
+        else:
+            self.phase = PHASE_APP
+            self.call = WSGICall()
+            service.executor.submit(_run_in_thread, self, self.call, service.app, environ)
+        return 0
+
+    cdef int run_inline(self, dict environ) except -1:
+        cdef WSGICall call = WSGICall()
+        self.call = call
+        try:
+            result = self.service.app(environ, call)
+        except Exception:
+            self.app_error()
+            return 0
+        self.send_result(call, result)
+        return 0
+
+    def threaded_done(self, WSGICall call, outcome, exc_info):
+        """Back on the loop thread: an app thread finished this call."""
+        if self.closed:
+            if type(outcome) is FileWrapper:
+                outcome.close()
+            return
+        self.phase = PHASE_RESPONSE
+        if exc_info is not None:
+            self.service.log.error("error in the app", exc_info=exc_info)
+            exc_info = None
+            self.app_error()
+        else:
+            self.send_result(call, outcome)
+        if not self.closed:
+            self.flush()
+
+    # -- responses out ----------------------------------------------------
+
+    cdef int send_result(self, WSGICall call, object result) except -1:
+        """Frame and queue what the app returned."""
+        cdef long long total = 0
+        cdef bint head = self.request.method == b"HEAD"
+        self.result = result
+        try:
+            if call.written is not None:
+                # write() data goes first; what follows is streamed after it.
+                self.body_iter = iter(result)
+                self.start_head(call, -1)
+                for data in call.written:
+                    self.push_chunk(data)
+                self.pump_body()
+            elif type(result) is list or type(result) is tuple:
+                for data in result:
+                    total += len(data)
+                self.start_head(call, total)
+                if self.send_body:
+                    for data in result:
+                        self.push_chunk(data)
+                self.finish_response()
+            elif type(result) is FileWrapper and (<object>result).can_sendfile():
+                self.sendfile_src = result
+                self.sendfile_offset, self.sendfile_left = result.span()
+                self.start_head(call, self.sendfile_left)
+                if self.declared >= 0 and self.declared < self.sendfile_left:
+                    self.sendfile_left = self.declared
+                if not self.send_body:
+                    self.sendfile_left = 0
+                self.pump_sendfile()
+            else:
+                self.body_iter = iter(result)
+                if head:
+                    self.start_head(call, -1)
+                    self.finish_response()
+                else:
+                    self.pump_body()
+        except Exception:
+            self.app_error()
+        return 0
+
+    cdef int start_head(self, WSGICall call, long long known_length) except -1:
+        cdef HeadBuilder heads = self.service.heads
+        if call.status is None:
+            raise AssertionError("the app returned without calling start_response()")
+        head = heads.build(self.request.minor, call.status, call.headers, known_length,
+                           self.keep_alive, self.request.method == b"HEAD")
+        call.headers_sent = True
+        self.keep_alive = heads.keep_alive
+        self.chunked = heads.chunked
+        self.send_body = heads.send_body
+        self.declared = heads.content_length
+        self.sent = 0
+        self.queue(head)
+        return 0
+
+    cdef int push_chunk(self, object data) except -1:
+        cdef Py_ssize_t n = len(data)
+        if n == 0 or not self.send_body:
+            return 0
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self.declared >= 0:
+            if self.sent + n > self.declared:
+                # More than the app's Content-Length: never send past it.
+                self.service.log.error("app sent more than its Content-Length (%d)", self.declared)
+                data = data[:self.declared - self.sent]
+                n = len(data)
+                self.keep_alive = False
+                if n == 0:
+                    return 0
+            self.queue(data)
+        elif self.chunked:
+            self.queue(b"%x\r\n" % n)
+            self.queue(data)
+            self.queue(CRLF)
+        else:
+            self.queue(data)
+        self.sent += n
+        return 0
+
+    cdef int pump_body(self) except -1:
+        """Pull chunks from a streamed body until it ends or the write queue
+        is full; resumed from flush() when the socket drains."""
+        cdef int pulled = 0
+        cdef WSGICall call = self.call
+        while self.body_iter is not None and self.out_bytes < HIGH_WATER:
+            try:
+                data = next(self.body_iter)
+            except StopIteration:
+                self.body_iter = None
+                if not call.headers_sent:
+                    self.start_head(call, 0)
+                self.finish_response()
+                return 0
+            if not call.headers_sent:
+                if not data:
+                    continue
+                self.start_head(call, -1)
+            self.push_chunk(data)
+            pulled += 1
+            if pulled >= 16:
+                # Let other connections run; continue once this one drains.
+                self.set_interest(self.interest | EPOLLOUT)
+                break
+        return 0
+
+    cdef int pump_sendfile(self) except -1:
+        cdef Py_ssize_t sent
+        if self.out:
+            self.flush()        # the head goes first
+            if self.out or self.closed:
+                return 0
+        while self.sendfile_left > 0:
+            try:
+                sent = os.sendfile(self.fd, self.sendfile_src.fileno(), self.sendfile_offset,
+                                   min(self.sendfile_left, 1 << 20))
+            except BlockingIOError:
+                self.set_interest(self.interest | EPOLLOUT)
+                self.deadline = self.loop.now + self.service.send_timeout
+                return 0
+            except OSError:
+                self.close()
+                return 0
+            if sent == 0:
+                break       # the file shrank: the framing cannot be kept
+            self.sendfile_offset += sent
+            self.sendfile_left -= sent
+            self.sent += sent
+        self.sendfile_src = None
+        self.finish_response()
+        return 0
+
+    cdef int finish_response(self) except -1:
+        if self.chunked:
+            self.queue(LAST_CHUNK)
+        elif self.declared >= 0 and self.sent < self.declared and self.send_body:
+            self.service.log.error("app sent %d bytes of its Content-Length %d",
+                                   self.sent, self.declared)
+            self.keep_alive = False
+        self.close_result()
+        self.log_access()
+        self.call = None
+        self.request = None
+        if self.keep_alive and not self.service.draining:
+            self.phase = PHASE_IDLE
+            self.deadline = self.loop.now + self.service.keepalive_timeout
+            if self.rstart < self.rend:
+                self.phase = PHASE_HEAD
+                self.deadline = self.loop.now + self.service.header_timeout
+        else:
+            self.closing = True
+            self.phase = PHASE_IDLE
+        return 0
+
+    cdef int close_result(self) except -1:
+        result = self.result
+        self.result = None
+        self.body_iter = None
+        if result is not None and type(result) is not list and type(result) is not tuple:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    self.service.log.exception("error closing the app's response")
+        return 0
+
+    cdef int app_error(self) except -1:
+        """The app (or its response) failed: answer 500 if nothing was sent
+        yet, otherwise cut the connection; the worker keeps serving."""
+        self.service.log.exception("error in the app")
+        self.close_result()
+        if self.call is not None and self.call.headers_sent:
+            self.out = []
+            self.out_bytes = 0
+            self.close()
+            return 0
+        self.send_error(500, "Internal Server Error")
+        return 0
+
+    cdef int send_error(self, int status, str reason) except -1:
+        """Answer a request the server refuses, then close the connection."""
+        minor = self.request.minor if self.request is not None else 1
+        body = error_body(status)
+        head = self.service.heads.build(minor, body[0], [("Content-Type", "text/plain; charset=utf-8")],
+                                        len(body[1]), False, False)
+        self.queue(head)
+        if self.request is None or self.request.method != b"HEAD":
+            self.queue(body[1])
+        self.closing = True
+        self.phase = PHASE_IDLE
+        self.call = None
+        self.flush()
+        return 0
+
+    # -- bytes out ---------------------------------------------------------
+
+    cdef int queue(self, bytes data) except -1:
+        self.out.append(data)
+        self.out_bytes += len(data)
+        return 0
+
+    cdef int flush(self) except -1:
+        """Write as much of the queue as the socket takes, with one writev."""
+        cdef iovec iov[MAX_IOV]
+        cdef int count, i
+        cdef ssize_t n
+        cdef bytes item
+        cdef list out = self.out
+        while out:
+            count = min(len(out), MAX_IOV)
+            for i in range(count):
+                item = <bytes>out[i]
+                iov[i].iov_base = <char *>item
+                iov[i].iov_len = len(item)
+            iov[0].iov_base = <char *>iov[0].iov_base + self.out_offset
+            iov[0].iov_len -= self.out_offset
+            n = writev(self.fd, iov, count)
+            if n < 0:
+                if errno == EINTR:
+                    continue
+                if errno == EAGAIN:
+                    break
+                self.close()        # EPIPE, ECONNRESET: the client is gone
+                return 0
+            self.out_bytes -= n
+            i = 0
+            while i < count and <size_t>n >= iov[i].iov_len:
+                n -= iov[i].iov_len
+                i += 1
+            if i > 0:
+                del out[:i]
+                self.out_offset = n
+            else:
+                self.out_offset += n
+        if out:
+            self.set_interest(self.interest | EPOLLOUT)
+            self.deadline = self.loop.now + self.service.send_timeout
+            return 0
+        # The queue is empty: continue a streamed body, or what comes next.
+        if self.body_iter is not None:
+            self.pump_body()
+            if self.out and not self.closed:
+                return self.flush()
+        elif self.sendfile_src is not None:
+            self.pump_sendfile()
+            if self.closed:
+                return 0
+        if self.closed:
+            return 0
+        if self.closing and not self.out:
+            self.close()
+            return 0
+        if self.body_iter is None and self.sendfile_src is None:
+            self.set_interest(EPOLLIN if not self.peer_eof else 0)
+            if self.phase == PHASE_HEAD or self.phase == PHASE_IDLE:
+                if self.rstart < self.rend:
+                    self.process()
+                    if not self.closed and self.out:
+                        return self.flush()
+                elif self.peer_eof:
+                    self.close()
+        return 0
+
+    cdef int set_interest(self, uint32_t interest) except -1:
+        if interest != self.interest and not self.closed:
+            self.interest = interest
+            self.loop.modify(self, interest)
+        return 0
+
+    cdef int close(self) except -1:
+        if self.closed:
+            return 0
+        self.closed = True
+        self.close_result()
+        if self.sendfile_src is not None:
+            self.sendfile_src.close()
+            self.sendfile_src = None
+        if self.body_file is not None:
+            self.body_file.close()
+            self.body_file = None
+        self.loop.unregister(self)
+        if self.fd >= 0:
+            if self.closing:
+                # Half-close first so unread request bytes do not turn the
+                # close into a reset that could destroy the last response.
+                shutdown(self.fd, SHUT_WR)
+            c_close(self.fd)
+            self.fd = -1
+        if self.buf != NULL:
+            free(self.buf)
+            self.buf = NULL
+        self.out = []
+        self.service.connection_closed(self)
+        return 0
+
+    cdef int check_timeout(self, double now) except -1:
+        if self.closed or self.deadline == 0 or now < self.deadline:
+            return 0
+        if self.phase == PHASE_HEAD or self.phase == PHASE_BODY:
+            self.service.log.info("request timeout from %s", self.remote_addr)
+            self.send_error(408, "Request Timeout")
+            if not self.closed and self.out:
+                self.close()    # the client is not reading either
+        elif self.phase == PHASE_IDLE or self.out:
+            self.close()
+        return 0
+
+    cdef int log_access(self) except -1:
+        access = self.service.access_log
+        if access is None:
+            return 0
+        req = self.request
+        access.info('%s - - [%s] "%s %s %s" %d %d',
+                    self.remote_addr or "-", time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+                    req.method.decode("latin-1"), req.target.decode("latin-1"),
+                    req.http_version.decode("latin-1"), self.service.heads.status_code,
+                    self.sent)
+        return 0

@@ -1,0 +1,33 @@
+# C interface of the worker's event loop (prefork/_loop.pyx).
+from libc.stdint cimport uint32_t
+
+
+cdef class Handler:
+    """Something registered with the loop for readiness events on one fd."""
+    cdef public int fd
+    # Called with the epoll event mask. An exception is logged by the loop,
+    # which then calls abort() so the handler can release its fd.
+    cdef int on_events(self, uint32_t events) except -1
+    cdef void abort(self)
+
+
+cdef class EventLoop:
+    cdef int epfd
+    cdef int wakefd                 # eventfd written by call_soon_threadsafe
+    cdef dict handlers              # fd -> Handler
+    cdef list ready                 # [(callback, args)] to run on this iteration
+    cdef list pending               # filled from other threads, under lock
+    cdef object lock
+    cdef list timers                # heap of [when, seq, callback, args]
+    cdef long long timer_seq
+    cdef bint running
+    cdef readonly double now        # monotonic time, refreshed each iteration
+    cdef object log
+
+    cdef int register(self, Handler handler, uint32_t events) except -1
+    cdef int modify(self, Handler handler, uint32_t events) except -1
+    cdef int unregister(self, Handler handler) except -1
+    cdef int run_once(self, double timeout) except -1
+    cdef double next_timeout(self, double limit)
+    cdef int run_timers(self) except -1
+    cdef int run_ready(self) except -1

@@ -1,0 +1,23 @@
+"""Build the compiled hot path. Compiler directives live here, in one place."""
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+# Every compiled module of the package; each .pyx has a .pxd (its C interface)
+# and a .pyi (its documentation for readers and type checkers).
+MODULES = ["_speedups", "_response", "_loop", "_connection"]
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(f"prefork.{name}", [f"prefork/{name}.pyx"], extra_compile_args=["-O2"])
+    for name in MODULES
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, annotate=False))
