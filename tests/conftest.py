@@ -1,0 +1,121 @@
+"""Fixtures that run the real ``prefork-serve`` as a subprocess.
+
+Each server a test starts runs in its own session (process group), listens
+on a free loopback port, and is stopped by the test: SIGTERM to its pid, then
+SIGKILL to the group if it lingers.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+APPS = os.path.join(os.path.dirname(__file__), "apps")
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def serve_command():
+    exe = shutil.which("prefork-serve")
+    if exe is None:
+        pytest.fail("prefork-serve is not on PATH: install the package with `pip install -e .[test]`")
+    return [exe]
+
+
+class Server:
+    """A running prefork-serve; ``stop()`` ends it by its own pid."""
+
+    def __init__(self, app, *flags, env=None, host="127.0.0.1", port=None, wait=True, cwd=APPS):
+        self.host = host
+        self.port = port or free_port(host)
+        bind = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.args = serve_command() + [app, "--bind", bind, *flags]
+        full_env = dict(os.environ, PYTHONPATH=APPS + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                        PYTHONUNBUFFERED="1")
+        full_env.update(env or {})
+        self.log_path = os.path.join(
+            os.environ.get("PYTEST_TMPDIR", "/tmp"), f"prefork-test-{os.getpid()}-{self.port}.log")
+        self.log_file = open(self.log_path, "w+b")
+        self.proc = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=full_env, cwd=cwd, start_new_session=True)
+        self.pid = self.proc.pid
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not listen within {timeout}s:\n{self.output()}")
+
+    def output(self):
+        self.log_file.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def connect(self, timeout=5.0):
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def signal(self, signum):
+        os.kill(self.pid, signum)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait; SIGKILL the whole group if it does not exit."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+        self.log_file.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+        return self.proc.returncode
+
+
+@pytest.fixture
+def server_factory():
+    """``start(app, *flags, **kw)`` -> Server; every server is stopped at teardown."""
+    started = []
+
+    def start(app, *flags, **kwargs):
+        server = Server(app, *flags, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def run_cli(*args, env=None, timeout=20):
+    """Run prefork-serve to completion (for error paths); returns CompletedProcess."""
+    full_env = dict(os.environ, PYTHONPATH=APPS)
+    full_env.update(env or {})
+    return subprocess.run(serve_command() + list(args), capture_output=True, text=True,
+                          env=full_env, cwd=APPS, timeout=timeout, start_new_session=True)
