@@ -31,6 +31,14 @@ cdef class HTTPService:
     cdef bint accepting
     cdef readonly bint draining
     cdef readonly long long requests_served
+    # "METHOD target" of the request the app is running, for the master's
+    # heartbeat log (a slice of shared memory; NULL when not set).
+    cdef unsigned char *status_slot
+    cdef Py_ssize_t status_size
+    cdef object status_buffer
+
+    cdef int mark_busy(self, Request req) except -1
+    cdef void mark_idle(self)
 
     cdef dict build_environ(self, Connection conn, Request req, object body)
     cdef object environ_key(self, bytes name)

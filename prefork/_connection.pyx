@@ -26,7 +26,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memmove
+from libc.string cimport memcpy, memmove
 from posix.uio cimport iovec, writev
 from posix.unistd cimport close as c_close
 
@@ -261,6 +261,38 @@ cdef class HTTPService:
             environ["SERVER_NAME"] = self.base_environ.get("SERVER_NAME", "localhost")
             environ["SERVER_PORT"] = self.base_environ.get("SERVER_PORT", "80")
         return environ
+
+    def set_status_slot(self, buffer):
+        """Give the service a writable buffer (e.g. a slice of the master's
+        shared memory) where it keeps "METHOD target" of the request the app
+        is running, NUL-terminated, and an empty string between requests."""
+        cdef unsigned char[::1] view = buffer
+        self.status_buffer = buffer
+        self.status_size = view.shape[0]
+        self.status_slot = &view[0] if self.status_size > 0 else NULL
+        if self.status_slot != NULL:
+            self.status_slot[0] = 0
+
+    cdef int mark_busy(self, Request req) except -1:
+        cdef Py_ssize_t n, m
+        cdef const unsigned char *method = req.method
+        cdef const unsigned char *target = req.target
+        if self.status_slot == NULL:
+            return 0
+        n = min(len(req.method), self.status_size - 2)
+        memcpy(self.status_slot, method, n)
+        self.status_slot[n] = 32
+        m = min(len(req.target), self.status_size - n - 2)
+        if m > 0:
+            memcpy(self.status_slot + n + 1, target, m)
+        else:
+            m = 0
+        self.status_slot[n + 1 + m] = 0
+        return 0
+
+    cdef void mark_idle(self):
+        if self.status_slot != NULL:
+            self.status_slot[0] = 0
 
     def set_server_address(self, name, port):
         self.base_environ["SERVER_NAME"] = name
@@ -555,6 +587,7 @@ cdef class Connection(Handler):
             not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
         environ = service.build_environ(self, req, body)
+        service.mark_busy(req)
         self.phase = PHASE_RESPONSE
         self.deadline = 0
         if service.executor is None:
@@ -728,6 +761,7 @@ cdef class Connection(Handler):
         return 0
 
     cdef int finish_response(self) except -1:
+        self.service.mark_idle()
         if self.chunked:
             self.queue(LAST_CHUNK)
         elif self.declared >= 0 and self.sent < self.declared and self.send_body:
@@ -766,6 +800,7 @@ cdef class Connection(Handler):
         """The app (or its response) failed: answer 500 if nothing was sent
         yet, otherwise cut the connection; the worker keeps serving."""
         self.service.log.exception("error in the app")
+        self.service.mark_idle()
         self.close_result()
         if self.call is not None and self.call.headers_sent:
             self.out = []

@@ -119,3 +119,19 @@ def run_cli(*args, env=None, timeout=20):
     full_env.update(env or {})
     return subprocess.run(serve_command() + list(args), capture_output=True, text=True,
                           env=full_env, cwd=APPS, timeout=timeout, start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory():
+    """Like ``server_factory``, for servers shared by the tests of one module
+    (tests that do not change the server's state)."""
+    started = []
+
+    def start(app, *flags, **kwargs):
+        server = Server(app, *flags, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
