@@ -44,7 +44,8 @@ cdef class RequestParser:
     # bytes and calls again until the event is EV_NEED_MORE. While a head is
     # incomplete, nothing is consumed (the caller keeps the bytes and appends
     # to them). Raises HTTPError on malformed input; the parser is unusable
-    # afterwards.
+    # afterwards. In a chunked body, complete framing (chunk-size lines,
+    # CRLFs, trailer lines) is consumed as it arrives, even with EV_NEED_MORE.
     cdef Py_ssize_t execute(self, const unsigned char *data, Py_ssize_t length) except -1
 
     # --- private state (not part of the interface) ---
