@@ -417,6 +417,10 @@ cdef class RequestParser:
             if eol == start or data[eol - 1] != CR:
                 self._fail(400, "bare LF in request head")
             end = eol - 1
+            # The request line's own limit comes first, so the status does not
+            # depend on how the input was split (414 before 431).
+            if not self._have_request_line and end - start > self.max_request_line:
+                self._fail(414, "request line longer than %d bytes" % self.max_request_line)
             if eol + 1 > self.max_header_size:
                 self._fail(431, "request head larger than %d bytes" % self.max_header_size)
             if not self._have_request_line:
@@ -441,14 +445,14 @@ cdef class RequestParser:
         cdef Py_ssize_t start = self._pos, size = length - self._pos, i, stop
         if size > 0 and data[length - 1] == CR:
             size -= 1  # may be the first half of the CRLF
+        if not self._have_request_line and size > self.max_request_line:
+            self._fail(414, "request line longer than %d bytes" % self.max_request_line)
         if length > self.max_header_size:
             self._fail(431, "request head larger than %d bytes" % self.max_header_size)
         if self._have_request_line:
             if size > self.max_field_size:
                 self._fail(431, "header field longer than %d bytes" % self.max_field_size)
             return 0
-        if size > self.max_request_line:
-            self._fail(414, "request line longer than %d bytes" % self.max_request_line)
         # Refuse non-HTTP bytes (a TLS handshake, binary noise) early, by the method.
         i = start
         stop = min(length, start + 32)
