@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Install the servers that prefork is measured against, and the load tools.
+#
+# Idempotent: run it as often as you like. Debian packages go on the system;
+# the Python peers go into their own venv, bench/.venv, so their versions of
+# shared libraries (Flask, httptools, ...) never leak into prefork's tests.
+# prefork itself is NOT installed into the venv: the harness runs the
+# `prefork-serve` found on the main PATH (see bench/README.md).
+#
+# A peer that fails to install is reported and skipped; the harness later
+# notes it as "not installed" in the report instead of crashing.
+set -u
+
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv"
+
+apt_install() {
+    # Only touch apt when something is missing: apt-get update is slow.
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "apt: installing ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+apt_install wrk nginx-light libev-dev util-linux || echo "WARNING: apt install failed"
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+pip="$venv/bin/pip"
+"$pip" install -q --upgrade pip >/dev/null 2>&1 || true
+
+# The harness's own needs, plus the app frameworks used by apps/.
+"$pip" install -q matplotlib flask 2>/dev/null || echo "WARNING: matplotlib/flask failed"
+
+# Each peer alone, so one failure does not hide the others.
+failed=()
+for spec in gunicorn granian waitress "uvicorn[standard]" httptools bjoern; do
+    if ! "$pip" install -q "$spec" >/tmp/prefork-bench-pip.log 2>&1; then
+        echo "WARNING: $spec did not install (last lines of pip's log):"
+        tail -n 3 /tmp/prefork-bench-pip.log | sed 's/^/    /'
+        failed+=("$spec")
+    fi
+done
+
+# meinheld 1.0.2 (the last release) pins greenlet<0.5, which does not compile
+# on Python 3.11. Its own C code builds fine against a current greenlet, so
+# install it without its pin; if even that fails, it is skipped.
+if ! "$venv/bin/python" -c "import meinheld" 2>/dev/null; then
+    if ! { "$pip" install -q greenlet && "$pip" install -q --no-deps meinheld; } >/tmp/prefork-bench-pip.log 2>&1; then
+        echo "WARNING: meinheld did not install (last lines of pip's log):"
+        tail -n 3 /tmp/prefork-bench-pip.log | sed 's/^/    /'
+        failed+=("meinheld")
+    fi
+fi
+
+echo "peers venv: $venv"
+"$venv/bin/python" - <<'EOF'
+import importlib, importlib.metadata
+for name in ("gunicorn", "granian", "waitress", "uvicorn", "httptools", "bjoern", "meinheld", "flask", "matplotlib"):
+    try:
+        importlib.import_module(name)
+        print(f"  {name:11s} {importlib.metadata.version(name)}")
+    except Exception as exc:  # report, never stop: missing peers are skipped
+        print(f"  {name:11s} MISSING ({type(exc).__name__}: {exc})")
+EOF
+[ ${#failed[@]} -eq 0 ] || echo "not installed: ${failed[*]}"
+exit 0
