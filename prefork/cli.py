@@ -5,11 +5,11 @@ line naming the flag, the value and the expected form, with a named exit
 code (prefork/exitcodes.py).
 """
 import argparse
+import os
 import sys
 
 from prefork import __version__, config, exitcodes
 from prefork.log import setup_logging
-from prefork.sockets import BindError, bind_socket
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,32 +23,37 @@ def build_parser():
                      description="Serve a WSGI application with pre-forked worker processes.")
     parser.add_argument("app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app")
     parser.add_argument("--version", action="version", version=f"prefork {__version__}")
+    parser.add_argument("--check-config", action="store_true",
+                        help="Validate the settings, print nothing and exit 0 (2 if one is bad).")
+    parser.add_argument("--print-config", action="store_true",
+                        help="Print the effective settings and exit.")
     config.add_arguments(parser)
     return parser
 
 
-def load_settings(argv):
-    parser = build_parser()
-    namespace = parser.parse_args(argv)
-    settings = config.Settings()
-    try:
-        config.from_environment(settings)
-        config.from_arguments(settings, namespace)
-    except config.ConfigError as exc:
-        parser.exit(exitcodes.USAGE, f"prefork-serve: error: {exc}\n")
-    return namespace.app, settings
+def load_settings(argv, environ=os.environ):
+    """argv -> (namespace, Settings); ConfigError on a bad value."""
+    namespace = build_parser().parse_args(argv)
+    return namespace, config.load(namespace, environ)
 
 
 def main(argv=None):
-    app_spec, settings = load_settings(sys.argv[1:] if argv is None else argv)
-    log = setup_logging(settings)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        listeners = [bind_socket(address, settings.backlog) for address in settings.bind]
-    except BindError as exc:
-        log.error("%s", exc)
-        return exitcodes.BIND
+        namespace, settings = load_settings(argv)
+    except config.ConfigError as exc:
+        sys.stderr.write(f"prefork-serve: error: {exc}\n")
+        return exitcodes.USAGE
+    if namespace.check_config:
+        return exitcodes.OK
+    if namespace.print_config:
+        print(config.describe(settings))
+        return exitcodes.OK
+    setup_logging(settings)
     from prefork.arbiter import Arbiter
-    return Arbiter(app_spec, settings, listeners).run()
+    arbiter = Arbiter(namespace.app, settings, reload_settings=lambda: load_settings(argv)[1],
+                      argv=argv)
+    return arbiter.run()
 
 
 if __name__ == "__main__":

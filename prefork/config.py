@@ -1,18 +1,24 @@
 """The settings table: every setting is declared once, here.
 
 From each declaration come its command-line flag, its ``PREFORK_*``
-environment variable and its line in the README's settings reference
-(``python -m prefork.config`` prints that reference). Precedence:
-defaults < environment < command line.
+environment variable, its config-file key and its line in the README's
+settings reference (``python -m prefork.config`` prints that reference).
+Precedence: defaults < config file < environment < command line.
 
 A bad value raises ConfigError with one line naming the setting, the value
-and the expected form.
+and the expected form; nothing has been bound or started at that point.
 """
-import argparse
+import grp
 import os
+import pwd
 import re
+import runpy
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+from prefork import hooks
+from prefork.sockets import parse_address
 
 
 class ConfigError(Exception):
@@ -21,7 +27,7 @@ class ConfigError(Exception):
 
 def positive_int(text):
     value = int(text)
-    if value < 1:
+    if value < 1 or isinstance(value, bool):
         raise ValueError
     return value
 
@@ -40,6 +46,17 @@ def positive_float(text):
     return value
 
 
+def boolean(text):
+    if isinstance(text, bool):
+        return text
+    word = str(text).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError
+
+
 _SIZE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20,
           "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
@@ -47,7 +64,9 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb":
 
 def size(text):
     """Bytes, with an optional unit: 1048576, 64KB, 10MB, 1GB (powers of 1024)."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise ValueError
         return text
     match = _SIZE.match(str(text))
     if not match:
@@ -62,16 +81,64 @@ def log_level(text):
     return level
 
 
+def address(text):
+    """A --bind value; checked here so a typo stops the server before binding."""
+    parse_address(str(text))
+    return str(text)
+
+
+def file_mode(text):
+    """Octal permission bits: 660, 0660 or 0o660; empty keeps the umask's."""
+    if isinstance(text, int):
+        value = text
+    elif str(text) == "":
+        return ""
+    else:
+        value = int(str(text).lower().removeprefix("0o"), 8)
+    if not 0 <= value <= 0o777:
+        raise ValueError
+    return value
+
+
+def user(text):
+    """A user name or uid -> uid; empty keeps the current user."""
+    if text in ("", None):
+        return ""
+    text = str(text)
+    return int(text) if text.isdigit() else pwd.getpwnam(text).pw_uid   # KeyError: unknown
+
+
+def group(text):
+    if text in ("", None):
+        return ""
+    text = str(text)
+    return int(text) if text.isdigit() else grp.getgrnam(text).gr_gid
+
+
+def directory(text):
+    if text and not os.path.isdir(text):
+        raise ValueError
+    return str(text)
+
+
+def access_format(text):
+    """combined, common, json, or a template of {field} names (see prefork/log.py)."""
+    from prefork.log import check_access_format
+    return check_access_format(str(text))
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str                       # attribute name; flag is --name-with-dashes
     default: Any
-    parse: Callable[[str], Any]
+    parse: Callable[[Any], Any]
     expected: str                   # the expected form, for error messages
     help: str
     section: str
     multiple: bool = False          # the flag may be repeated
     short: Optional[str] = None
+    switch: bool = False            # a flag without a value (on/off)
+    shown: Optional[str] = None     # the default as documented, when it depends on the machine
 
     @property
     def flag(self):
@@ -82,64 +149,97 @@ class Setting:
         return "PREFORK_" + self.name.upper()
 
 
+def S(*args, **kwargs):
+    return Setting(*args, **kwargs)
+
+
 SETTINGS = [
-    Setting("bind", ["127.0.0.1:8000"], str, "HOST:PORT, [IPV6]:PORT or unix:PATH",
-            "Address to listen on; repeat for several.", "server", multiple=True, short="-b"),
-    Setting("workers", 1, positive_int, "an integer >= 1",
-            "Number of worker processes.", "server", short="-w"),
-    Setting("threads", 1, positive_int, "an integer >= 1",
-            "App threads per worker; 1 runs the app inline in the event loop.", "server"),
-    Setting("backlog", 2048, positive_int, "an integer >= 1",
-            "Listen queue length.", "server"),
-    Setting("max_connections", 1000, positive_int, "an integer >= 1",
-            "Open connections per worker; accepting pauses while full.", "server"),
-    Setting("max_keepalive_requests", 0, non_negative_int, "an integer >= 0",
-            "Requests served on one connection before it is closed (0: no limit).", "server"),
-    Setting("root_path", "", str, "a path such as /api",
-            "SCRIPT_NAME for the app when it is mounted below the site root.", "server"),
-    Setting("server_header", "", str, "a product name, or empty for none",
-            "Value of the Server response header (empty: no header).", "server"),
-    Setting("graceful_timeout", 30.0, positive_float, "seconds > 0",
-            "How long a graceful shutdown waits for in-flight requests.", "server"),
-    Setting("keepalive_timeout", 5.0, positive_float, "seconds > 0",
-            "Idle time after which a keep-alive connection is closed.", "timeouts"),
-    Setting("header_timeout", 10.0, positive_float, "seconds > 0",
-            "Time allowed to receive a whole request head (408 after it).", "timeouts"),
-    Setting("body_timeout", 30.0, positive_float, "seconds > 0",
-            "Time allowed between two reads of a request body (408 after it).", "timeouts"),
-    Setting("send_timeout", 30.0, positive_float, "seconds > 0",
-            "Time allowed between two writes of a response before the connection is closed.",
-            "timeouts"),
-    Setting("limit_request_line", 8190, positive_int, "an integer >= 1",
-            "Longest request line in bytes (414 beyond).", "limits"),
-    Setting("limit_request_field_size", 8190, positive_int, "an integer >= 1",
-            "Longest header field line in bytes (431 beyond).", "limits"),
-    Setting("limit_request_headers_size", 65536, positive_int, "an integer >= 1",
-            "Largest request head in bytes (431 beyond).", "limits"),
-    Setting("limit_request_fields", 100, positive_int, "an integer >= 1",
-            "Most header fields in a request (431 beyond).", "limits"),
-    Setting("limit_request_body", 1 << 30, size, "a size such as 10MB, or 0 for no limit",
-            "Largest request body (413 beyond).", "limits"),
-    Setting("body_spool_threshold", 1 << 20, size, "a size such as 1MB",
-            "Request bodies larger than this wait in a temporary file.", "limits"),
-    Setting("log_level", "info", log_level, "debug, info, warning, error or critical",
-            "Error log level.", "logging"),
-    Setting("access_log", "", str, "a file path, - for stdout, or empty for none",
-            "Where to write the access log.", "logging"),
-    Setting("error_log", "-", str, "a file path or - for stderr",
-            "Where to write the error log.", "logging"),
+    S("config", "", str, "a Python file path",
+      "Config file: module-level names are setting names (and hooks).", "server", short="-c"),
+    S("bind", ["127.0.0.1:8000"], address, "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N",
+      "Address to listen on; repeat for several.", "server", multiple=True, short="-b"),
+    S("workers", os.cpu_count() or 1, positive_int, "an integer >= 1",
+      "Number of worker processes.", "server", short="-w", shown="the number of CPUs"),
+    S("threads", 1, positive_int, "an integer >= 1",
+      "App threads per worker; 1 runs the app inline in the event loop.", "server"),
+    S("preload", False, boolean, "a switch (true/false in env and config file)",
+      "Import the app in the master before forking (HUP re-imports it).", "server", switch=True),
+    S("backlog", 2048, positive_int, "an integer >= 1",
+      "Listen queue length.", "server"),
+    S("reuse_port", False, boolean, "a switch (true/false in env and config file)",
+      "Each worker opens its own SO_REUSEPORT socket per TCP address.", "server", switch=True),
+    S("unix_socket_mode", "", file_mode, "octal permission bits such as 660, or empty",
+      "Permissions of unix: sockets (empty: as the umask leaves them).", "server"),
+    S("max_connections", 1000, positive_int, "an integer >= 1",
+      "Open connections per worker; accepting pauses while full.", "server"),
+    S("max_keepalive_requests", 0, non_negative_int, "an integer >= 0",
+      "Requests served on one connection before it is closed (0: no limit).", "server"),
+    S("root_path", "", str, "a path such as /api",
+      "SCRIPT_NAME for the app when it is mounted below the site root.", "server"),
+    S("server_header", "", str, "a product name, or empty for none",
+      "Value of the Server response header (empty: no header).", "server"),
+    S("pid", "", str, "a file path, or empty for none",
+      "Write the master's pid to this file.", "process"),
+    S("user", "", user, "a user name or uid, or empty",
+      "Switch to this user after binding.", "process"),
+    S("group", "", group, "a group name or gid, or empty",
+      "Switch to this group after binding.", "process"),
+    S("chdir", "", directory, "an existing directory, or empty",
+      "Change to this directory before loading the app.", "process"),
+    S("timeout", 30.0, positive_float, "seconds > 0",
+      "A worker whose loop is stuck this long is killed and replaced.", "process"),
+    S("graceful_timeout", 30.0, positive_float, "seconds > 0",
+      "How long a graceful shutdown waits for in-flight requests.", "process"),
+    S("max_requests", 0, non_negative_int, "an integer >= 0",
+      "Replace a worker after this many requests (0: never).", "process"),
+    S("max_requests_jitter", 0, non_negative_int, "an integer >= 0",
+      "Add a random 0..N to max-requests per worker, so they do not restart together.",
+      "process"),
+    S("max_worker_memory", 0, size, "a size such as 512MB, or 0 for no limit",
+      "Replace a worker whose resident memory exceeds this.", "process"),
+    S("keepalive_timeout", 5.0, positive_float, "seconds > 0",
+      "Idle time after which a keep-alive connection is closed.", "timeouts"),
+    S("header_timeout", 10.0, positive_float, "seconds > 0",
+      "Time allowed to receive a whole request head (408 after it).", "timeouts"),
+    S("body_timeout", 30.0, positive_float, "seconds > 0",
+      "Time allowed between two reads of a request body (408 after it).", "timeouts"),
+    S("send_timeout", 30.0, positive_float, "seconds > 0",
+      "Time allowed between two writes of a response before the connection is closed.",
+      "timeouts"),
+    S("limit_request_line", 8190, positive_int, "an integer >= 1",
+      "Longest request line in bytes (414 beyond).", "limits"),
+    S("limit_request_field_size", 8190, positive_int, "an integer >= 1",
+      "Longest header field line in bytes (431 beyond).", "limits"),
+    S("limit_request_headers_size", 65536, positive_int, "an integer >= 1",
+      "Largest request head in bytes (431 beyond).", "limits"),
+    S("limit_request_fields", 100, positive_int, "an integer >= 1",
+      "Most header fields in a request (431 beyond).", "limits"),
+    S("limit_request_body", 1 << 30, size, "a size such as 10MB, or 0 for no limit",
+      "Largest request body (413 beyond).", "limits"),
+    S("body_spool_threshold", 1 << 20, size, "a size such as 1MB",
+      "Request bodies larger than this wait in a temporary file.", "limits"),
+    S("log_level", "info", log_level, "debug, info, warning, error or critical",
+      "Error log level.", "logging"),
+    S("access_log", "", str, "a file path, - for stdout, or empty for none",
+      "Where to write the access log.", "logging"),
+    S("access_log_format", "combined", access_format,
+      "combined, common, json, or a template of {field} names",
+      "Access log line format.", "logging"),
+    S("error_log", "-", str, "a file path or - for stderr",
+      "Where to write the error log.", "logging"),
 ]
 
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
 
 class Settings:
-    """The effective settings: one attribute per declaration."""
+    """The effective settings: one attribute per declaration, and the hooks."""
 
     def __init__(self, **values):
         for setting in SETTINGS:
             default = setting.default
             setattr(self, setting.name, list(default) if isinstance(default, list) else default)
+        self.hooks = hooks.defaults()
         for name, value in values.items():
             setattr(self, name, value)
 
@@ -151,8 +251,43 @@ def convert(setting, raw, source):
     """Parse one raw value; ConfigError names the setting and the form."""
     try:
         return setting.parse(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError):
         raise ConfigError(f"{source}: invalid value {raw!r}; expected {setting.expected}") from None
+
+
+def _convert_multiple(setting, raw, source):
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    return [convert(setting, item, source) for item in items]
+
+
+def from_file(settings, path):
+    """Apply a Python config file: each module-level name is a setting or a hook."""
+    try:
+        namespace = runpy.run_path(path, run_name="__config__")
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file {path!r} not found; expected a Python file path") from None
+    except Exception as exc:
+        raise ConfigError(f"config file {path!r} failed: {exc!r}") from None
+    for name, value in namespace.items():
+        if name in hooks.NAMES:
+            if not callable(value):
+                raise ConfigError(f"{path}: {name}: invalid value {value!r}; expected a function")
+            settings.hooks[name] = value
+        elif name in BY_NAME and name != "config":
+            setting = BY_NAME[name]
+            source = f"{path}: {name}"
+            value = _convert_multiple(setting, value, source) if setting.multiple \
+                else convert(setting, value, source)
+            setattr(settings, name, value)
+        elif not _is_helper(name, value):
+            raise ConfigError(f"{path}: unknown setting {name!r}; expected one of the names "
+                              "in `prefork-serve --print-config` or a hook")
+
+
+def _is_helper(name, value):
+    """Names a config file may define for itself: private, CONSTANT, imports, functions."""
+    return (name.startswith("_") or name.isupper()
+            or isinstance(value, (types.ModuleType, types.FunctionType, type)))
 
 
 def from_environment(settings, environ=os.environ):
@@ -171,9 +306,15 @@ def add_arguments(parser):
     """Add one flag per setting to an argparse parser."""
     for setting in SETTINGS:
         names = [setting.flag] + ([setting.short] if setting.short else [])
-        parser.add_argument(*names, dest=setting.name, metavar=setting.name.upper(),
-                            action="append" if setting.multiple else "store",
-                            default=None, help=f"{setting.help} Default: {setting.default!r}.")
+        shown = setting.shown or repr(setting.default)
+        help_text = f"{setting.help} Default: {shown}.".replace("%", "%%")
+        if setting.switch:
+            parser.add_argument(*names, dest=setting.name, action="store_const", const=True,
+                                default=None, help=help_text)
+        else:
+            parser.add_argument(*names, dest=setting.name, metavar=setting.name.upper(),
+                                action="append" if setting.multiple else "store",
+                                default=None, help=help_text)
 
 
 def from_arguments(settings, namespace):
@@ -188,12 +329,38 @@ def from_arguments(settings, namespace):
         setattr(settings, setting.name, value)
 
 
+def load(namespace, environ=os.environ):
+    """defaults < config file < environment < command line."""
+    settings = Settings()
+    path = namespace.config if namespace.config is not None else environ.get("PREFORK_CONFIG", "")
+    if path:
+        from_file(settings, path)
+    from_environment(settings, environ)
+    from_arguments(settings, namespace)
+    return settings
+
+
+def describe(settings):
+    """The effective settings as config-file lines (--print-config)."""
+    lines = [f"{s.name} = {getattr(settings, s.name)!r}" for s in SETTINGS if s.name != "config"]
+    for name in hooks.NAMES:
+        hook = settings.hooks[name]
+        if not hooks.is_default(hook):
+            lines.append(f"{name} = {getattr(hook, '__qualname__', hook)!r}")
+    return "\n".join(lines)
+
+
 def reference():
     """The settings reference, as Markdown (for the README)."""
     lines = ["| flag | environment | default | expected | meaning |",
              "|---|---|---|---|---|"]
     for s in SETTINGS:
-        lines.append(f"| `{s.flag}` | `{s.env}` | `{s.default!r}` | {s.expected} | {s.help} |")
+        flag = f"`{s.flag}`" + (f", `{s.short}`" if s.short else "")
+        default = s.shown or f"`{s.default!r}`"
+        lines.append(f"| {flag} | `{s.env}` | {default} | {s.expected} | {s.help} |")
+    lines += ["", "Hooks (config file only):", "", "| hook | called | arguments |", "|---|---|---|"]
+    for name, (where, args) in hooks.NAMES.items():
+        lines.append(f"| `{name}` | {where} | `{args}` |")
     return "\n".join(lines)
 
 

@@ -1,5 +1,12 @@
 """Listening sockets: parse ``--bind`` addresses and bind them once, in the
-master, before any worker is forked (workers inherit them)."""
+master, before any worker is forked (workers inherit them).
+
+Sources, in the order the master looks for them: sockets inherited from an
+old master on USR2 (``PREFORK_INHERIT_FDS``), systemd socket activation
+(``LISTEN_FDS``, see prefork/systemd.py), ``fd://N`` binds, and addresses
+bound here. In ``--reuse-port`` mode the master only binds (to hold the
+port) and each worker opens its own listening socket (``reuse_port_copy``).
+"""
 import os
 import socket
 import stat
@@ -10,13 +17,17 @@ class BindError(Exception):
 
 
 def parse_address(text):
-    """``host:port``, ``[v6]:port``, ``:port`` or ``unix:/path`` ->
-    (family, address). ValueError if malformed."""
+    """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``
+    -> (family, address); family is None for ``fd://``. ValueError if malformed."""
     if text.startswith("unix:"):
         path = text[5:]
         if not path:
             raise ValueError(text)
         return socket.AF_UNIX, path
+    if text.startswith("fd://"):
+        if not text[5:].isdigit():
+            raise ValueError(text)
+        return None, int(text[5:])
     if text.startswith("["):
         host, sep, port = text[1:].partition("]:")
         if not sep:
@@ -34,27 +45,32 @@ def parse_address(text):
     return family, (host or "0.0.0.0", int(port))
 
 
-def bind_socket(text, backlog):
-    """Create, bind and listen on one address."""
+def bind_socket(text, backlog, unix_mode="", reuse_port=False):
+    """Create, bind and listen on one address (``fd://N``: adopt it)."""
     try:
         family, address = parse_address(text)
     except ValueError:
-        raise BindError(f"--bind: invalid address {text!r}; expected HOST:PORT, [IPV6]:PORT "
-                        "or unix:PATH") from None
+        raise BindError(f"--bind: invalid address {text!r}; expected HOST:PORT, [IPV6]:PORT, "
+                        "unix:PATH or fd://N") from None
+    if family is None:
+        return adopt_fd(address, text)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if family == socket.AF_UNIX:
-            try:
-                if stat.S_ISSOCK(os.stat(address).st_mode):
-                    os.unlink(address)      # a stale socket from an earlier run
-            except FileNotFoundError:
-                pass
+            _remove_stale(address)
         else:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)
-        sock.listen(backlog)
+        if family == socket.AF_UNIX and unix_mode != "":
+            os.chmod(address, unix_mode)
+        # In reuse-port mode a listening master socket would get its share of
+        # connections and never accept them; it only holds the port.
+        if not (reuse_port and family != socket.AF_UNIX):
+            sock.listen(backlog)
     except OSError as exc:
         sock.close()
         raise BindError(f"cannot listen on {text}: {exc.strerror or exc}") from None
@@ -62,11 +78,106 @@ def bind_socket(text, backlog):
     return sock
 
 
+def _remove_stale(path):
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)      # a stale socket from an earlier run
+    except FileNotFoundError:
+        pass
+
+
+def adopt_fd(fd, text=None):
+    """A listening stream socket passed in as an open descriptor."""
+    text = text or f"fd://{fd}"
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise BindError(f"cannot use {text}: {exc.strerror or exc}") from None
+    if sock.type != socket.SOCK_STREAM or \
+            not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise BindError(f"cannot use {text}: not a listening stream socket")
+    sock.set_inheritable(True)
+    return sock
+
+
+def reuse_port_copy(sock, backlog):
+    """A worker's own SO_REUSEPORT listening socket on the master's address.
+    Unix sockets are shared as they are (SO_REUSEPORT does not apply)."""
+    if sock.family == socket.AF_UNIX:
+        return sock
+    own = socket.socket(sock.family, socket.SOCK_STREAM)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if sock.family == socket.AF_INET6:
+        own.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    own.bind(sock.getsockname()[:2])
+    own.listen(backlog)
+    return own
+
+
 def describe(sock):
     """The address a socket listens on, as a --bind value."""
     address = sock.getsockname()
     if sock.family == socket.AF_UNIX:
-        return "unix:" + address
+        return "unix:" + (address if isinstance(address, str) else repr(address))
     if sock.family == socket.AF_INET6:
         return f"[{address[0]}]:{address[1]}"
     return f"{address[0]}:{address[1]}"
+
+
+def close_listener(sock, unlink=True):
+    """Close a listener; remove a unix socket's file unless another master
+    (after USR2) still uses it."""
+    if unlink and sock.family == socket.AF_UNIX:
+        try:
+            os.unlink(sock.getsockname())
+        except (OSError, TypeError):
+            pass
+    sock.close()
+
+
+def address_key(text):
+    """A comparable key for a --bind value (None for fd://N)."""
+    family, address = parse_address(text)
+    if family is None:
+        return None
+    if family == socket.AF_UNIX:
+        return (family, os.path.abspath(address))
+    try:
+        info = socket.getaddrinfo(address[0], address[1], family, socket.SOCK_STREAM)
+        return (family, info[0][4][0], address[1])
+    except OSError:
+        return (family, address[0], address[1])
+
+
+def socket_key(sock):
+    address = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return (sock.family, os.path.abspath(address) if isinstance(address, str) else address)
+    return (sock.family, address[0], address[1])
+
+
+def open_listeners(addresses, settings, existing=()):
+    """Listeners for ``addresses``, reusing sockets in ``existing`` (the
+    running set on HUP, or the old master's on USR2) whose address matches.
+    Returns (listeners, the existing sockets no longer wanted).
+    BindError names the first address that fails; sockets bound by this
+    call are closed then."""
+    spare = {socket_key(sock): sock for sock in existing}
+    listeners, fresh = [], []
+    try:
+        for text in addresses:
+            key = address_key(text)
+            if key is not None and key in spare:
+                listeners.append(spare.pop(key))
+                continue
+            sock = bind_socket(text, settings.backlog, settings.unix_socket_mode,
+                               settings.reuse_port)
+            fresh.append(sock)
+            listeners.append(sock)
+    except BindError:
+        for sock in fresh:
+            close_listener(sock)
+        raise
+    return listeners, list(spare.values())

@@ -4,54 +4,97 @@ event loop, drain on SIGTERM, exit with a named code.
 A worker is started by the master right after fork() and never returns
 into the master's stack: the master calls ``os._exit(Worker(...).run())``.
 Signals: TERM drains gracefully (stop accepting, finish in-flight requests,
-close idle keep-alive connections); INT and QUIT stop at once.
+close idle keep-alive connections); INT and QUIT stop at once; USR1 reopens
+the log files; SIGABRT (sent by the master when the heartbeat stops) dumps
+every thread's stack to the error log and kills the process.
+
+Liveness: the loop writes a heartbeat into the worker's shared-memory slot
+(prefork/heartbeat.py) several times per ``--timeout``; the slot also holds
+the ready flag and the request being served.
 """
+import faulthandler
 import logging
 import os
+import random
+import select
 import signal
 
-from prefork import exitcodes
+from prefork import exitcodes, hooks
 from prefork._connection import HTTPService
 from prefork._loop import EventLoop
 from prefork.importer import AppImportError, import_app
+from prefork.log import reopen_logs
+from prefork.proctitle import set_title
+from prefork.sockets import reuse_port_copy
+
+DRAIN_GRACE = 0.1      # time for just-accepted connections' first bytes to arrive
+DRAIN_SETTLE = 0.5     # longest wait before idle connections are closed
 
 
 class Worker:
-    def __init__(self, number, app_spec, settings, listeners, multiprocess=True):
+    def __init__(self, number, app_spec, settings, listeners, slot, notify_fd=None,
+                 app=None, multiprocess=True):
         self.number = number
         self.app_spec = app_spec
         self.settings = settings
         self.listeners = listeners
+        self.slot = slot
+        self.notify_fd = notify_fd      # a byte written here wakes the master
+        self.app = app                  # given when the master preloaded it
         self.multiprocess = multiprocess
+        self.pid = os.getpid()
         self.log = logging.getLogger("prefork.error")
         self.parent = os.getppid()
         self.loop = None
         self.service = None
         self.drain_deadline = None
         self.signals = []           # recorded by the handlers, acted on by the loop
+        jitter = settings.max_requests_jitter
+        self.max_requests = settings.max_requests + (random.randint(0, jitter) if jitter else 0)
 
     def run(self):
         """Serve until told to stop; returns the exit code."""
-        try:
-            app = import_app(self.app_spec)
-        except AppImportError as exc:
-            self.log.error("%s", exc)
-            if exc.__cause__ is not None:
-                self.log.error("import error", exc_info=exc.__cause__)
-            return exitcodes.APP_LOAD
+        if self.app is None:
+            try:
+                self.app = import_app(self.app_spec)
+            except AppImportError as exc:
+                self.log.error("%s", exc)
+                if exc.__cause__ is not None:
+                    self.log.error("import error", exc_info=exc.__cause__)
+                return exitcodes.APP_LOAD
+        self.start_serving()
+        self.loop.run()
+        self.service.close_all()
+        hooks.call(self.settings, "worker_exit", self)
+        return exitcodes.OK
+
+    def start_serving(self):
         self.loop = EventLoop()
-        self.service = HTTPService(self.loop, app, self.settings, multiprocess=self.multiprocess)
+        self.service = HTTPService(self.loop, self.app, self.settings, multiprocess=self.multiprocess)
+        self.service.set_status_slot(self.slot.status_buffer())
+        if self.settings.reuse_port:
+            self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in self.listeners]
         for sock in self.listeners:
             self.service.listen(sock)
         first = self.listeners[0].getsockname()
         if isinstance(first, tuple):
             self.service.set_server_address(first[0], first[1])
         self.install_signals()
+        self.heartbeat_interval = min(1.0, self.settings.timeout / 4)
+        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
         self.loop.call_later(1.0, self.tick)
-        self.log.debug("worker %d (pid %d) serving", self.number, os.getpid())
-        self.loop.run()
-        self.service.close_all()
-        return exitcodes.OK
+        self.slot.beat()
+        self.slot.mark_ready()
+        self.notify_master()
+        hooks.call(self.settings, "post_worker_init", self)
+        self.log.debug("worker %d (pid %d) serving", self.number, self.pid)
+
+    def notify_master(self):
+        if self.notify_fd is not None:
+            try:
+                os.write(self.notify_fd, b"!")
+            except OSError:
+                pass
 
     def install_signals(self):
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -60,9 +103,13 @@ class Worker:
         # the signal lands on an app thread.
         signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         self.loop.add_reader(read_fd, self.handle_wakeup)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
             signal.signal(signum, self.record_signal)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)    # reloads are the master's
+        # Reloads, upgrades and scaling are the master's business.
+        for signum in (signal.SIGHUP, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU,
+                       signal.SIGWINCH):
+            signal.signal(signum, signal.SIG_IGN)
+        faulthandler.enable(file=logging_fd(), all_threads=True)
 
     def record_signal(self, signum, frame):
         self.signals.append(signum)
@@ -80,14 +127,36 @@ class Worker:
             signum = self.signals.pop(0)
             if signum == signal.SIGTERM:
                 self.begin_drain()
+            elif signum == signal.SIGUSR1:
+                reopen_logs()
             else:
                 self.loop.stop()
 
     def begin_drain(self):
-        if self.drain_deadline is None:
-            self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
-            self.service.drain()
-            self.check_drained()
+        """Stop accepting at once; close idle connections a moment later.
+
+        A connection accepted just before the signal may not have been read
+        yet, and would look idle: closing it then resets a request the
+        client is sending. So the drain waits DRAIN_GRACE, then until no
+        connection has unread bytes (at most DRAIN_SETTLE in all), before
+        closing idle ones. (HTTPService.drain() could tell a connection
+        that never had a request from an idle keep-alive one; until it
+        does, this wait stands in.)"""
+        if self.drain_deadline is not None:
+            return
+        set_title(f"worker {self.number}", self.app_spec, "stopping")
+        self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
+        for sock in self.listeners:
+            self.loop.remove_reader(sock.fileno())
+        self.settle_until = self.loop.time() + DRAIN_SETTLE
+        self.loop.call_later(DRAIN_GRACE, self.settle)
+
+    def settle(self):
+        if self.loop.time() < self.settle_until and unread(self.service.connections):
+            self.loop.call_later(0.01, self.settle)
+            return
+        self.service.drain()
+        self.check_drained()
 
     def check_drained(self):
         if self.service.active == 0 or self.loop.time() >= self.drain_deadline:
@@ -95,10 +164,37 @@ class Worker:
         else:
             self.loop.call_later(0.05, self.check_drained)
 
+    def heartbeat(self):
+        self.slot.beat()
+        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
+
     def tick(self):
-        """Once a second: timeouts, and an orphan check (the master died)."""
+        """Once a second: timeouts, the request budget, an orphan check."""
         self.service.sweep()
         if os.getppid() != self.parent:
             self.log.warning("master died; worker %d draining", self.number)
             self.begin_drain()
+        if self.max_requests and self.service.requests_served >= self.max_requests \
+                and not self.slot.retiring:
+            self.log.info("worker %d (pid %d) served %d requests; asking to be replaced",
+                          self.number, self.pid, self.service.requests_served)
+            self.slot.ask_to_retire()
+            self.notify_master()
         self.loop.call_later(1.0, self.tick)
+
+
+def unread(connections):
+    """Whether any connection has bytes the loop has not read yet."""
+    poller = select.poll()
+    for conn in connections:
+        poller.register(conn.fd, select.POLLIN)
+    return any(events & select.POLLIN for _, events in poller.poll(0))
+
+
+def logging_fd():
+    """The error log's descriptor (faulthandler writes there directly)."""
+    for handler in logging.getLogger("prefork.error").handlers:
+        fd = getattr(handler, "fd", None)
+        if fd is not None:
+            return fd
+    return 2

@@ -1,5 +1,6 @@
 """The settings table: one declaration per setting, documented in the README,
-with precedence defaults < environment < command line."""
+with precedence defaults < config file < environment < command line (the
+config-file layer is tested in test_settings_layers.py)."""
 import os
 import re
 
@@ -22,6 +23,12 @@ def test_every_setting_has_a_flag_and_env_var():
     envs = [s.env for s in config.SETTINGS]
     assert len(set(flags)) == len(flags) and len(set(envs)) == len(envs)
     assert all(env.startswith("PREFORK_") for env in envs)
+
+
+def test_every_hook_is_documented_in_the_reference():
+    from prefork import hooks
+    reference = config.reference()
+    assert all(f"| `{name}` |" in reference for name in hooks.NAMES)
 
 
 def parse(argv, environ):

@@ -1,0 +1,100 @@
+"""The master's view of its workers, and the fork that starts one.
+
+A Child is the master's record of one worker process. ``fork_worker``
+forks; in the child it resets what the master set up (signal handlers, the
+wake-up pipe, other workers' slots), reseeds ``random``, and runs the
+Worker, ending with ``os._exit`` so it never returns into the master.
+"""
+import logging
+import os
+import random
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from prefork import exitcodes, hooks
+from prefork.heartbeat import Slot
+from prefork.proctitle import set_title
+from prefork.worker import Worker
+
+
+@dataclass(eq=False)
+class Child:
+    number: int
+    generation: int
+    slot: Slot = field(default_factory=Slot)
+    pid: Optional[int] = None
+    stopping: bool = False          # TERM/QUIT sent; not counted as serving
+    replace: bool = False           # the master wants it replaced (memory)
+    aborted: bool = False           # SIGABRT sent after a missed heartbeat
+    kill_at: Optional[float] = None  # SIGKILL it if still alive at this time
+
+    def ready(self):
+        return self.slot.ready
+
+    def retiring(self, generation):
+        """Waiting to be stopped once a replacement accepts."""
+        return self.generation != generation or self.replace or self.slot.retiring
+
+
+def fork_worker(arbiter, number):
+    """Fork one worker; returns its Child record in the master."""
+    child = Child(number, arbiter.generation)
+    hooks.call(arbiter.settings, "pre_fork", arbiter, child)
+    pid = os.fork()
+    if pid:
+        child.pid = pid
+        return child
+    _run_in_child(arbiter, child)           # never returns
+
+
+def _run_in_child(arbiter, child):
+    code = exitcodes.FAILURE
+    try:
+        notify_fd = _reset_after_fork(arbiter, child)
+        set_title(f"worker {child.number}", arbiter.app_spec)
+        hooks.call(arbiter.settings, "post_fork", arbiter, child)
+        worker = Worker(child.number, arbiter.app_spec, arbiter.settings, arbiter.listeners,
+                        child.slot, notify_fd, app=arbiter.app,
+                        multiprocess=arbiter.settings.workers > 1)
+        code = worker.run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else exitcodes.FAILURE
+    except BaseException:
+        logging.getLogger("prefork.error").exception("worker %d failed", child.number)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _reset_after_fork(arbiter, child):
+    """Undo the master's process state; returns the descriptor that wakes
+    the master (the write end of its wake-up pipe)."""
+    for signum in arbiter.HANDLED:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    os.close(arbiter.wake_r)
+    for other in arbiter.children.values():
+        other.slot.close()
+    arbiter.children.clear()
+    child.pid = os.getpid()
+    random.seed()
+    return arbiter.wake_w
+
+
+def describe_exit(status):
+    """How a process ended, from a waitpid() status, for the log."""
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+def rss_bytes(pid):
+    """Resident memory of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
