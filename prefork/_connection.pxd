@@ -62,6 +62,7 @@ cdef class WSGICall:
     cdef bint headers_sent
     cdef list written                # data passed to write()
     cdef object write_callable
+    cdef bint cancelled              # the loop wants no more body chunks (threaded streaming)
 
 
 cdef class Connection(Handler):
@@ -103,6 +104,7 @@ cdef class Connection(Handler):
     cdef long long sendfile_offset
     cdef long long sendfile_left
     cdef double started
+    cdef object chunk_waiter         # threading.Event an app thread waits on to send its next chunk
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -123,6 +125,7 @@ cdef class Connection(Handler):
     cdef int send_error(self, int status, str reason) except -1
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
+    cdef int write_out(self) except -1
     cdef int flush(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
     cdef int close(self) except -1

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -87,6 +88,17 @@ cdef enum:
 cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
 cdef bytes CRLF = b"\r\n"
+
+
+cdef inline object body_bytes(object data):
+    """PEP 3333: body blocks are bytestrings. Checked before a response
+    head is queued, so a str body (the usual mistake) is answered with 500
+    rather than a connection closed with nothing sent."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, str):
+        raise TypeError(f"the app's body must be bytes, not str: {data[:40]!r}")
+    return bytes(data)
 
 
 cdef class HTTPService:
@@ -373,6 +385,16 @@ cdef class WSGICall:
             self.write_callable = self.write
         return self.write_callable
 
+    def send_chunk(self, Connection conn, bytes data):
+        """On an app thread: hand one body chunk to the loop and wait until it
+        is queued with the write queue below HIGH_WATER (back-pressure: a slow
+        client holds this thread, not the worker's memory). False once the
+        connection no longer wants chunks."""
+        waiter = threading.Event()
+        conn.loop.call_soon_threadsafe(conn.threaded_chunk, self, data, waiter)
+        waiter.wait()
+        return not self.cancelled
+
     def write(self, data):
         """The legacy write() callable: data is buffered and sent before the
         body the app returns (PEP 3333 permits buffering)."""
@@ -384,27 +406,38 @@ cdef class WSGICall:
 
 
 def _run_in_thread(Connection conn, WSGICall call, app, dict environ):
-    """Runs on an app thread: call the app and gather its body, then hand the
-    result to the loop. A body wrapped with wsgi.file_wrapper is passed on
-    unread so the loop can sendfile() it."""
-    outcome = None
+    """Runs on an app thread: call the app and hand its body to the loop. A
+    list or tuple is passed whole; a body wrapped with wsgi.file_wrapper is
+    passed on unread so the loop can sendfile() it; any other iterable is
+    streamed chunk by chunk from this thread (see WSGICall.send_chunk), so
+    the iteration and close() run on the thread that called the app."""
+    post = conn.loop.call_soon_threadsafe
     try:
         result = app(environ, call)
         if type(result) is FileWrapper and (<object>result).can_sendfile():
-            outcome = result
-        else:
-            try:
+            post(conn.threaded_done, call, result, None)
+            return
+        try:
+            if type(result) is list or type(result) is tuple:
                 outcome = [bytes(chunk) for chunk in result if chunk]
-                if call.status is None:
-                    raise AssertionError("the app returned without calling start_response()")
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            else:
+                # PEP 3333 "Buffering and Streaming": gathering the whole
+                # body here would hold every block back until the last one
+                # is produced.
+                outcome = []
+                for chunk in result:
+                    if chunk and not call.send_chunk(conn, bytes(chunk)):
+                        break       # the connection closed, or HEAD: stop producing
+            if call.status is None:
+                raise AssertionError("the app returned without calling start_response()")
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
     except BaseException:
-        conn.loop.call_soon_threadsafe(conn.threaded_done, call, None, sys.exc_info())
+        post(conn.threaded_done, call, None, sys.exc_info())
         return
-    conn.loop.call_soon_threadsafe(conn.threaded_done, call, outcome, None)
+    post(conn.threaded_done, call, outcome, None)
 
 
 cdef class Connection(Handler):
@@ -491,8 +524,12 @@ cdef class Connection(Handler):
                 self.flush()
         elif n == 0:
             self.peer_eof = True
-            if self.phase == PHASE_APP or self.phase == PHASE_RESPONSE:
-                # Finish what was asked; stop listening for more.
+            if self.phase == PHASE_APP or self.phase == PHASE_RESPONSE \
+                    or self.out or self.sendfile_src is not None:
+                # Finish what was asked; stop listening for more. A response
+                # already queued but not yet written counts too: a client that
+                # half-closes after its request still gets all of it (flush()
+                # closes once the queue drains).
                 self.set_interest(self.interest & ~EPOLLIN)
             else:
                 self.close()
@@ -609,17 +646,50 @@ cdef class Connection(Handler):
         self.send_result(call, result)
         return 0
 
+    def threaded_chunk(self, WSGICall call, bytes data, waiter):
+        """Back on the loop thread: one chunk of a body streamed by an app
+        thread (WSGICall.send_chunk). The chunk is written at once; the
+        waiter is released now, or by write_out() once the queue drains."""
+        if self.closed or call is not self.call:
+            call.cancelled = True       # e.g. answered 500 already: stop producing
+            waiter.set()
+            return
+        try:
+            if not call.headers_sent:
+                self.start_head(call, -1)
+                if call.written is not None:
+                    for item in call.written:
+                        self.push_chunk(item)
+                    call.written = None
+            self.push_chunk(data)
+        except Exception:
+            call.cancelled = True
+            waiter.set()
+            self.app_error()
+            return
+        if not self.send_body:
+            call.cancelled = True       # HEAD, 204, 304: no need for more chunks
+        self.chunk_waiter = waiter
+        self.write_out()
+
     def threaded_done(self, WSGICall call, outcome, exc_info):
         """Back on the loop thread: an app thread finished this call."""
-        if self.closed:
+        if self.closed or call is not self.call:
+            # Closed, or already answered (a chunk's head was refused).
             if type(outcome) is FileWrapper:
                 outcome.close()
             return
         self.phase = PHASE_RESPONSE
         if exc_info is not None:
-            self.service.log.error("error in the app", exc_info=exc_info)
-            exc_info = None
-            self.app_error()
+            # Re-raise so app_error() logs the app thread's traceback once;
+            # logging it here as well left a second, empty "NoneType: None".
+            try:
+                raise exc_info[1]
+            except BaseException:
+                exc_info = None
+                self.app_error()
+        elif call.headers_sent:
+            self.finish_response()      # a streamed body ended (threaded_chunk sent it)
         else:
             self.send_result(call, outcome)
         if not self.closed:
@@ -642,7 +712,7 @@ cdef class Connection(Handler):
                 self.pump_body()
             elif type(result) is list or type(result) is tuple:
                 for data in result:
-                    total += len(data)
+                    total += len(body_bytes(data))
                 self.start_head(call, total)
                 if self.send_body:
                     for data in result:
@@ -725,8 +795,15 @@ cdef class Connection(Handler):
             if not call.headers_sent:
                 if not data:
                     continue
+                data = body_bytes(data)
                 self.start_head(call, -1)
             self.push_chunk(data)
+            if self.out:
+                # PEP 3333 "Buffering and Streaming": send this block before
+                # asking for the next, which may take the app a while.
+                self.write_out()
+                if self.closed or self.out:
+                    break       # write_out() waits for EPOLLOUT; flush() resumes
             pulled += 1
             if pulled >= 16:
                 # Let other connections run; continue once this one drains.
@@ -738,7 +815,11 @@ cdef class Connection(Handler):
         cdef Py_ssize_t sent
         if self.out:
             self.flush()        # the head goes first
-            if self.out or self.closed:
+            if self.out or self.closed or self.sendfile_src is None:
+                # Still writing the head; or flush() went on to send the file
+                # and finish the response itself (and may have started the
+                # next pipelined request): finishing again here would end
+                # that request's response before it was sent.
                 return 0
         while self.sendfile_left > 0:
             try:
@@ -832,8 +913,9 @@ cdef class Connection(Handler):
         self.out_bytes += len(data)
         return 0
 
-    cdef int flush(self) except -1:
-        """Write as much of the queue as the socket takes, with one writev."""
+    cdef int write_out(self) except -1:
+        """Write as much of the queue as the socket takes, with one writev;
+        wait for EPOLLOUT for the rest."""
         cdef iovec iov[MAX_IOV]
         cdef int count, i
         cdef ssize_t n
@@ -868,6 +950,17 @@ cdef class Connection(Handler):
         if out:
             self.set_interest(self.interest | EPOLLOUT)
             self.deadline = self.loop.now + self.service.send_timeout
+        if self.chunk_waiter is not None and self.out_bytes < HIGH_WATER:
+            # An app thread waits to produce its next chunk (send_chunk).
+            self.chunk_waiter.set()
+            self.chunk_waiter = None
+        return 0
+
+    cdef int flush(self) except -1:
+        """Write the queue out; once it is empty, go on with the response
+        body or the next request."""
+        self.write_out()
+        if self.closed or self.out:
             return 0
         # The queue is empty: continue a streamed body, or what comes next.
         if self.body_iter is not None:
@@ -904,6 +997,11 @@ cdef class Connection(Handler):
         if self.closed:
             return 0
         self.closed = True
+        if self.call is not None:
+            self.call.cancelled = True      # an app thread streaming a body stops
+        if self.chunk_waiter is not None:
+            self.chunk_waiter.set()
+            self.chunk_waiter = None
         self.close_result()
         if self.sendfile_src is not None:
             self.sendfile_src.close()

@@ -1,0 +1,160 @@
+"""The environ the app receives (PEP 3333 "environ Variables")."""
+import json
+import socket
+
+import pytest
+
+from wire import read_response
+
+
+@pytest.fixture(scope="module")
+def server(module_server_factory):
+    return module_server_factory("probe:app", "--workers", "1")
+
+
+@pytest.fixture(scope="module")
+def mounted(module_server_factory):
+    return module_server_factory("probe:app", "--workers", "1", "--root-path", "/api")
+
+
+def environ_of(server, raw):
+    with server.connect() as sock:
+        sock.sendall(raw)
+        resp = read_response(sock.makefile("rb"))
+    assert resp.status == 200, resp
+    return json.loads(resp.body)
+
+
+def get_environ(server, target=b"/environ", headers=b"", method=b"GET", body=b""):
+    return environ_of(server, b"%s %s HTTP/1.1\r\nHost: example.org:8080\r\n%s\r\n%s"
+                      % (method, target, headers, body))
+
+
+def test_request_line_variables(server):
+    env = get_environ(server, b"/environ/x?a=1&b=%20z", method=b"DELETE")
+    assert env["REQUEST_METHOD"] == "DELETE"
+    assert env["PATH_INFO"] == "/environ/x"
+    assert env["QUERY_STRING"] == "a=1&b=%20z"
+    assert env["SCRIPT_NAME"] == ""
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+def test_path_info_is_percent_decoded_as_latin1(server):
+    env = get_environ(server, b"/environ/caf%C3%A9/a%2Fb")
+    assert env["PATH_INFO"] == "/environ/caf\u00c3\u00a9/a/b"
+    assert env["PATH_INFO"].encode("latin-1").decode("utf-8") == "/environ/caf\u00e9/a/b"
+
+
+def test_query_string_stays_raw(server):
+    env = get_environ(server, b"/environ?q=caf%C3%A9+x&r=%2F")
+    assert env["QUERY_STRING"] == "q=caf%C3%A9+x&r=%2F"
+
+
+def test_http10_server_protocol(server):
+    env = environ_of(server, b"GET /environ HTTP/1.0\r\n\r\n")
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
+
+
+def test_root_path_sets_script_name_and_strips_path_info(mounted):
+    env = get_environ(mounted, b"/api/environ/x?y=1")
+    assert env["SCRIPT_NAME"] == "/api"
+    assert env["PATH_INFO"] == "/environ/x"
+    assert env["QUERY_STRING"] == "y=1"
+
+
+def test_root_path_is_not_stripped_from_a_mere_prefix(mounted):
+    env = get_environ(mounted, b"/apiary/environ")
+    assert env["PATH_INFO"] == "/apiary/environ"
+
+
+def test_content_type_and_length_have_no_http_prefix(server):
+    env = get_environ(server, headers=b"Content-Type: text/plain\r\nContent-Length: 3\r\n",
+                      method=b"POST", body=b"abc")
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert env["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_TYPE" not in env and "HTTP_CONTENT_LENGTH" not in env
+
+
+def test_headers_become_http_variables(server):
+    env = get_environ(server, headers=b"X-Custom-Thing: v1\r\nAccept: text/html\r\n")
+    assert env["HTTP_X_CUSTOM_THING"] == "v1"
+    assert env["HTTP_ACCEPT"] == "text/html"
+    assert env["HTTP_HOST"] == "example.org:8080"
+
+
+def test_duplicate_headers_are_comma_joined(server):
+    env = get_environ(server, headers=b"X-Dup: a\r\nX-Dup: b\r\nAccept: x\r\nAccept: y\r\n")
+    assert env["HTTP_X_DUP"] == "a,b"
+    assert env["HTTP_ACCEPT"] == "x,y"
+
+
+def test_duplicate_cookies_are_joined_with_semicolons(server):
+    env = get_environ(server, headers=b"Cookie: a=1\r\nCookie: b=2\r\n")
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+
+
+def test_header_names_with_underscore_are_dropped(server):
+    env = get_environ(server, headers=b"X_Forwarded_For: 6.6.6.6\r\nX-Forwarded-For: 1.2.3.4\r\n")
+    assert env["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"
+
+
+def test_remote_and_server_addresses(server):
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        local_port = sock.getsockname()[1]
+        sock.sendall(b"GET /environ HTTP/1.1\r\nHost: example.org:8080\r\n\r\n")
+        env = json.loads(read_response(sock.makefile("rb")).body)
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["REMOTE_PORT"] == str(local_port)
+    assert env["SERVER_NAME"] == "example.org"
+    assert env["SERVER_PORT"] == "8080"
+
+
+def test_server_name_without_host_port_defaults_to_80(server):
+    env = environ_of(server, b"GET /environ HTTP/1.1\r\nHost: example.org\r\n\r\n")
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", "80")
+
+
+def test_http10_without_host_uses_the_listening_address(server):
+    env = environ_of(server, b"GET /environ HTTP/1.0\r\n\r\n")
+    assert env["SERVER_NAME"] == server.host
+    assert env["SERVER_PORT"] == str(server.port)
+
+
+def test_wsgi_keys(server):
+    env = get_environ(server)
+    assert env["wsgi.version"] == [1, 0]
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["wsgi.multithread"] is False
+    assert env["wsgi.run_once"] is False
+    assert isinstance(env["wsgi.multiprocess"], bool)
+    assert env["wsgi.file_wrapper"] and env["has wsgi.errors.write"] and env["has wsgi.input.read"]
+
+
+def test_wsgi_multithread_true_with_threads(server_factory):
+    threaded = server_factory("probe:app", "--workers", "1", "--threads", "4")
+    assert get_environ(threaded)["wsgi.multithread"] is True
+
+
+def test_wsgi_input_read_readline_readlines(server):
+    body = b"first line\nABCdef\nsecond\nthird\nlast"
+    with server.connect() as sock:
+        sock.sendall(b"POST /input HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        got = json.loads(read_response(sock.makefile("rb")).body)
+    assert got == {"first": "first line\n", "partial": "ABC", "sized": "def\n",
+                   "lines": ["second\n", "third\n", "last"], "rest": ""}
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_wsgi_input_iteration(server, framing):
+    body = b"a\nbb\nccc"
+    if framing == "length":
+        raw = b"POST /input-iter HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n" + body
+    else:
+        raw = (b"POST /input-iter HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\na\nb\r\n5\r\nb\nccc\r\n0\r\n\r\n")
+    assert environ_of(server, raw) == ["a\n", "bb\n", "ccc"]
+
+
+def test_wsgi_input_is_empty_without_a_body(server):
+    assert environ_of(server, b"GET /input-iter HTTP/1.1\r\nHost: x\r\n\r\n") == []
