@@ -105,5 +105,7 @@ class SharedCache:
         """hits, stale_hits, not_modified, misses, stores, store_rejects,
         evictions, expirations, invalidations, purges, fill_busy, recoveries,
         bytes_used, bytes_stored, entries, capacity, block_size, map_size."""
+    def clear(self) -> None:
+        """Drop every entry and fill marker; the counters stay."""
     def check(self) -> None:
         """Walk the store and raise AssertionError on any inconsistency (tests)."""

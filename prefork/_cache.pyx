@@ -678,3 +678,12 @@ cdef class SharedCache:
 
     def check(self):
         self.shm.check()
+
+    def clear(self):
+        """Drop every entry and fill marker (``--cache-purge-on-reload``);
+        the counters stay."""
+        self.shm.lock()
+        try:
+            self.shm.reset()
+        finally:
+            self.shm.unlock()

@@ -1,6 +1,7 @@
 # C interface of the connection step (prefork/_connection.pyx).
 from libc.stdint cimport uint32_t
 
+from prefork._cachegate cimport CacheGate, CacheTicket
 from prefork._loop cimport EventLoop, Handler
 from prefork._response cimport HeadBuilder
 from prefork._speedups cimport Request, RequestParser
@@ -31,6 +32,7 @@ cdef class HTTPService:
     cdef bint accepting
     cdef readonly bint draining
     cdef readonly long long requests_served
+    cdef CacheGate gate             # the shared response cache, or None
     # "METHOD target" of the request the app is running, for the master's
     # heartbeat log (a slice of shared memory; NULL when not set).
     cdef unsigned char *status_slot
@@ -104,6 +106,9 @@ cdef class Connection(Handler):
     cdef long long sendfile_offset
     cdef long long sendfile_left
     cdef double started
+    cdef int status_code            # of the response being sent (for the access log)
+    cdef bint broken                # its framing failed (length mismatch): never cache it
+    cdef CacheTicket ticket         # cache state of the current request (with a gate)
     cdef object chunk_waiter         # threading.Event an app thread waits on to send its next chunk
 
     cdef int on_events(self, uint32_t events) except -1
@@ -121,8 +126,9 @@ cdef class Connection(Handler):
     cdef int push_chunk(self, object data) except -1
     cdef int pump_sendfile(self) except -1
     cdef int finish_response(self) except -1
+    cdef int serve_stored(self, bytes answer) except -1
     cdef int close_result(self) except -1
-    cdef int send_error(self, int status, str reason) except -1
+    cdef int send_error(self, int status, str reason, bint head_request=*) except -1
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
     cdef int write_out(self) except -1

@@ -27,10 +27,11 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.errno cimport EAGAIN, EINTR, errno
 from libc.stdint cimport uint32_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcpy, memmove
+from libc.string cimport memcmp, memcpy, memmove
 from posix.uio cimport iovec, writev
 from posix.unistd cimport close as c_close
 
+from prefork._cachegate cimport CacheGate, CacheTicket
 from prefork._loop cimport EventLoop, Handler
 from prefork._response cimport HeadBuilder
 from prefork._speedups cimport EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, Request, RequestParser
@@ -198,7 +199,10 @@ cdef class HTTPService:
         self.draining = True
         for conn in list(self.connections):
             c = <Connection>conn
-            if c.phase == PHASE_IDLE and not c.out and c.rstart == c.rend:
+            # A connection that never carried a request may be sending its
+            # first one right now: closing it would reset that request. The
+            # header timeout bounds it, and its first response says close.
+            if c.phase == PHASE_IDLE and not c.out and c.rstart == c.rend and c.requests > 0:
                 c.close()
 
     def close_all(self):
@@ -305,6 +309,10 @@ cdef class HTTPService:
     cdef void mark_idle(self):
         if self.status_slot != NULL:
             self.status_slot[0] = 0
+
+    def set_cache(self, cache, settings):
+        """Answer from (and fill) the master's shared response cache."""
+        self.gate = CacheGate(cache, settings)
 
     def set_server_address(self, name, port):
         self.base_environ["SERVER_NAME"] = name
@@ -556,8 +564,10 @@ cdef class Connection(Handler):
             except HTTPError as exc:
                 self.service.log.info("rejected request from %s: %d %s",
                                       self.remote_addr, exc.status, exc.reason)
+                head_request = (self.rend - self.rstart >= 5
+                                and memcmp(self.buf + self.rstart, b"HEAD ", 5) == 0)
                 self.rstart = self.rend
-                self.send_error(exc.status, exc.reason)
+                self.send_error(exc.status, exc.reason, head_request)
                 return 0
             event = parser.event
             if event == EV_BODY:
@@ -623,6 +633,14 @@ cdef class Connection(Handler):
         self.keep_alive = req.keep_alive and not service.draining and \
             not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
+        if service.gate is not None:
+            if self.ticket is None:
+                self.ticket = CacheTicket()
+            answer = service.gate.before_app(self.ticket, req, self.remote_addr,
+                                             self.keep_alive, self.loop.now)
+            if answer is not None:
+                self.serve_stored(answer)
+                return 0
         environ = service.build_environ(self, req, body)
         service.mark_busy(req)
         self.phase = PHASE_RESPONSE
@@ -742,13 +760,33 @@ cdef class Connection(Handler):
         cdef HeadBuilder heads = self.service.heads
         if call.status is None:
             raise AssertionError("the app returned without calling start_response()")
-        head = heads.build(self.request.minor, call.status, call.headers, known_length,
-                           self.keep_alive, self.request.method == b"HEAD")
+        headers = call.headers
+        self.broken = False
+        if self.service.gate is not None and self.ticket is not None:
+            if str(call.status)[:1] == "5":
+                stale = self.service.gate.stale_for_error(self.ticket, self.request,
+                                                          self.keep_alive, self.loop.now)
+                if stale is not None:
+                    # stale-if-error: the stored answer replaces the app's error.
+                    call.headers_sent = True
+                    self.chunked = False
+                    self.send_body = False
+                    self.declared = -1
+                    self.sent = 0
+                    self.status_code = int((<bytes>stale)[9:12])
+                    self.queue(stale)
+                    return 0
+            headers = self.service.gate.on_head(self.ticket, self.request, call.status, headers)
+        # While draining, the response itself says the connection closes.
+        head = heads.build(self.request.minor, call.status, headers, known_length,
+                           self.keep_alive and not self.service.draining,
+                           self.request.method == b"HEAD")
         call.headers_sent = True
         self.keep_alive = heads.keep_alive
         self.chunked = heads.chunked
         self.send_body = heads.send_body
         self.declared = heads.content_length
+        self.status_code = heads.status_code
         self.sent = 0
         self.queue(head)
         return 0
@@ -766,6 +804,7 @@ cdef class Connection(Handler):
                 data = data[:self.declared - self.sent]
                 n = len(data)
                 self.keep_alive = False
+                self.broken = True
                 if n == 0:
                     return 0
             self.queue(data)
@@ -775,6 +814,8 @@ cdef class Connection(Handler):
             self.queue(CRLF)
         else:
             self.queue(data)
+        if self.ticket is not None and self.ticket.capturing:
+            self.service.gate.capture(self.ticket, data)
         self.sent += n
         return 0
 
@@ -849,6 +890,10 @@ cdef class Connection(Handler):
             self.service.log.error("app sent %d bytes of its Content-Length %d",
                                    self.sent, self.declared)
             self.keep_alive = False
+            self.broken = True
+        if self.ticket is not None and self.call is not None:
+            self.service.gate.on_finish(self.ticket, self.request, self.call.status,
+                                        self.call.headers, not self.broken, self.loop.now)
         self.close_result()
         self.log_access()
         self.call = None
@@ -862,6 +907,21 @@ cdef class Connection(Handler):
         else:
             self.closing = True
             self.phase = PHASE_IDLE
+        return 0
+
+    cdef int serve_stored(self, bytes answer) except -1:
+        """Send a complete response the cache gate produced (a hit, a
+        stale answer, PURGE or the counters) in place of the app's."""
+        self.call = None
+        self.phase = PHASE_RESPONSE
+        self.chunked = False
+        self.send_body = False
+        self.declared = -1
+        self.broken = False
+        self.status_code = int(answer[9:12])
+        self.sent = len(answer)
+        self.queue(answer)
+        self.finish_response()
         return 0
 
     cdef int close_result(self) except -1:
@@ -888,17 +948,26 @@ cdef class Connection(Handler):
             self.out_bytes = 0
             self.close()
             return 0
+        if self.ticket is not None and self.request is not None:
+            stale = self.service.gate.stale_for_error(self.ticket, self.request,
+                                                      self.keep_alive, self.loop.now)
+            if stale is not None:
+                self.serve_stored(stale)    # stale-if-error (RFC 5861 §4)
+                return 0
         self.send_error(500, "Internal Server Error")
         return 0
 
-    cdef int send_error(self, int status, str reason) except -1:
+    cdef int send_error(self, int status, str reason, bint head_request=False) except -1:
         """Answer a request the server refuses, then close the connection."""
         minor = self.request.minor if self.request is not None else 1
+        self.status_code = status
         body = error_body(status)
         head = self.service.heads.build(minor, body[0], [("Content-Type", "text/plain; charset=utf-8")],
                                         len(body[1]), False, False)
         self.queue(head)
-        if self.request is None or self.request.method != b"HEAD":
+        if self.request is not None:
+            head_request = self.request.method == b"HEAD"
+        if not head_request:
             self.queue(body[1])
         self.closing = True
         self.phase = PHASE_IDLE
@@ -1003,6 +1072,8 @@ cdef class Connection(Handler):
             self.chunk_waiter.set()
             self.chunk_waiter = None
         self.close_result()
+        if self.ticket is not None:
+            self.service.gate.abandon(self.ticket)
         if self.sendfile_src is not None:
             self.sendfile_src.close()
             self.sendfile_src = None
@@ -1040,10 +1111,21 @@ cdef class Connection(Handler):
         access = self.service.access_log
         if access is None:
             return 0
-        req = self.request
-        access.info('%s - - [%s] "%s %s %s" %d %d',
-                    self.remote_addr or "-", time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-                    req.method.decode("latin-1"), req.target.decode("latin-1"),
-                    req.http_version.decode("latin-1"), self.service.heads.status_code,
-                    self.sent)
+        cdef Request req = self.request
+        referer = agent = ""
+        for name, value in req.headers:
+            lname = (<bytes>name).lower()
+            if lname == b"referer":
+                referer = (<bytes>value).decode("latin-1")
+            elif lname == b"user-agent":
+                agent = (<bytes>value).decode("latin-1")
+        access.info("access", extra={"access": {
+            "remote": self.remote_addr or "-",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            "method": req.method.decode("latin-1"), "target": req.target.decode("latin-1"),
+            "version": req.http_version.decode("latin-1"),
+            "status": self.status_code, "bytes": self.sent,
+            "referer": referer, "user_agent": agent,
+            "duration_ms": round((time.time() - self.started) * 1000.0, 3),
+            "cache": self.ticket.state if self.ticket is not None else None}})
         return 0

@@ -19,6 +19,7 @@ import signal
 import time
 
 from prefork import exitcodes, hooks, pidfile, reload, upgrade
+from prefork.cache_setup import open_shared_cache
 from prefork.children import describe_exit, fork_worker, rss_bytes
 from prefork.importer import AppImportError
 from prefork.log import reopen_logs
@@ -44,6 +45,7 @@ class Arbiter:
         self.listeners = []
         self.fixed_listeners = False    # systemd's or inherited ones are never rebound on HUP
         self.app = None                 # the preloaded app, if --preload
+        self.cache = None               # the shared response cache, if --cache-size
         self.children = {}              # pid -> Child
         self.generation = 1
         self.log = logging.getLogger("prefork.error")
@@ -85,6 +87,8 @@ class Arbiter:
         if code is not None:
             return code
         pidfile.write(self.settings.pid)
+        # Before any fork: every worker, of every generation, shares this mapping.
+        self.cache = open_shared_cache(self.settings)
         drop_privileges(self.settings)          # before any app code runs
         if self.settings.preload:
             code = self.preload_app()

@@ -56,7 +56,7 @@ def _run_in_child(arbiter, child):
         set_title(f"worker {child.number}", arbiter.app_spec)
         hooks.call(arbiter.settings, "post_fork", arbiter, child)
         worker = Worker(child.number, arbiter.app_spec, arbiter.settings, arbiter.listeners,
-                        child.slot, notify_fd, app=arbiter.app,
+                        child.slot, notify_fd, app=arbiter.app, cache=arbiter.cache,
                         multiprocess=arbiter.settings.workers > 1)
         code = worker.run()
     except SystemExit as exc:

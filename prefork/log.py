@@ -15,7 +15,7 @@ import string
 import sys
 
 FIELDS = ("remote", "time", "method", "target", "version", "status", "bytes",
-          "referer", "user_agent", "duration_ms", "pid")
+          "referer", "user_agent", "duration_ms", "cache", "pid")
 _POSITIONAL = FIELDS[:7]
 TEMPLATES = {
     "common": '{remote} - - [{time}] "{method} {target} {version}" {status} {bytes}',

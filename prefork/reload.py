@@ -13,6 +13,7 @@ import sysconfig
 from dataclasses import dataclass
 
 from prefork import exitcodes, hooks, systemd
+from prefork.cache_setup import reload_cache
 from prefork.config import ConfigError
 from prefork.importer import AppImportError, import_app
 from prefork.log import setup_logging
@@ -64,6 +65,7 @@ def begin_reload(arbiter):
         except BindError as exc:
             log.error("reload failed: %s; the old workers keep serving", exc)
             return
+    reload_cache(arbiter, settings)
     app = None
     if settings.preload:
         try:

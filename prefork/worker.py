@@ -33,7 +33,7 @@ DRAIN_SETTLE = 0.5     # longest wait before idle connections are closed
 
 class Worker:
     def __init__(self, number, app_spec, settings, listeners, slot, notify_fd=None,
-                 app=None, multiprocess=True):
+                 app=None, multiprocess=True, cache=None):
         self.number = number
         self.app_spec = app_spec
         self.settings = settings
@@ -41,6 +41,7 @@ class Worker:
         self.slot = slot
         self.notify_fd = notify_fd      # a byte written here wakes the master
         self.app = app                  # given when the master preloaded it
+        self.cache = cache              # the master's SharedCache, or None
         self.multiprocess = multiprocess
         self.pid = os.getpid()
         self.log = logging.getLogger("prefork.error")
@@ -72,6 +73,8 @@ class Worker:
         self.loop = EventLoop()
         self.service = HTTPService(self.loop, self.app, self.settings, multiprocess=self.multiprocess)
         self.service.set_status_slot(self.slot.status_buffer())
+        if self.cache is not None:
+            self.service.set_cache(self.cache, self.settings)
         if self.settings.reuse_port:
             self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in self.listeners]
         for sock in self.listeners:
@@ -135,13 +138,12 @@ class Worker:
     def begin_drain(self):
         """Stop accepting at once; close idle connections a moment later.
 
-        A connection accepted just before the signal may not have been read
-        yet, and would look idle: closing it then resets a request the
-        client is sending. So the drain waits DRAIN_GRACE, then until no
-        connection has unread bytes (at most DRAIN_SETTLE in all), before
-        closing idle ones. (HTTPService.drain() could tell a connection
-        that never had a request from an idle keep-alive one; until it
-        does, this wait stands in.)"""
+        HTTPService.drain() spares connections that never carried a
+        request; a keep-alive connection whose next request is arriving but
+        not read yet would still look idle, and closing it would reset that
+        request. So the drain waits DRAIN_GRACE, then until no connection
+        has unread bytes (at most DRAIN_SETTLE in all), before closing idle
+        ones."""
         if self.drain_deadline is not None:
             return
         set_title(f"worker {self.number}", self.app_spec, "stopping")

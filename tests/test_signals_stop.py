@@ -46,8 +46,6 @@ def test_term_lets_in_flight_requests_finish_then_exits_0(server_factory):
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.xfail(strict=False, reason="_connection.pyx start_head() decides keep-alive from "
-                   "the request's start; it should also check service.draining")
 def test_term_marks_responses_in_flight_connection_close(server_factory):
     server = server_factory("probe:app", "--workers", "1", "--threads", "2")
     threads, results = start_slow_requests(server, 2, 1.0)

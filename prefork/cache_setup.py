@@ -1,0 +1,37 @@
+"""The master's side of the response cache: create the shared mapping once,
+before the first fork, and keep it (or empty it) across HUP reloads.
+
+Workers of every generation inherit the same mapping, so a reload does not
+start with a cold cache unless ``--cache-purge-on-reload`` asks for it.
+"""
+import logging
+
+log = logging.getLogger("prefork.error")
+
+
+def open_shared_cache(settings):
+    """A SharedCache for ``--cache-size``, or None when the cache is off."""
+    if not settings.cache_size:
+        return None
+    from prefork._cache import SharedCache
+    cache = SharedCache(settings.cache_size, settings.cache_max_entry,
+                        x_cache=settings.cache_x_header,
+                        server_name=settings.server_header or None)
+    log.info("response cache: %d bytes shared by all workers", settings.cache_size)
+    return cache
+
+
+def reload_cache(arbiter, settings):
+    """On HUP: keep the mapping; empty it if asked. A new size needs a restart,
+    since the mapping cannot grow under the workers that share it."""
+    cache = arbiter.cache
+    if cache is None:
+        if settings.cache_size:
+            log.warning("reload: the response cache can only be turned on by a restart")
+        return
+    if settings.cache_size != arbiter.settings.cache_size:
+        log.warning("reload: a new --cache-size takes effect on restart; keeping %d bytes",
+                    arbiter.settings.cache_size)
+    if settings.cache_purge_on_reload:
+        cache.clear()
+        log.info("reload: response cache emptied")
