@@ -5,6 +5,7 @@ from prefork._cachegate cimport CacheGate, CacheTicket
 from prefork._loop cimport EventLoop, Handler
 from prefork._response cimport HeadBuilder
 from prefork._speedups cimport Request, RequestParser
+from prefork._wsgi cimport EnvironBuilder, WSGICall
 
 
 cdef class HTTPService:
@@ -12,16 +13,12 @@ cdef class HTTPService:
     cdef readonly EventLoop loop
     cdef object app
     cdef HeadBuilder heads
-    cdef dict base_environ
-    cdef dict header_keys           # raw header name -> environ key (None: dropped)
+    cdef readonly EnvironBuilder environ
     cdef object executor            # ThreadPoolExecutor, or None to run the app inline
     cdef readonly set connections
     cdef list acceptors
     cdef object log
     cdef object access_log
-    cdef object file_wrapper
-    cdef bytes root_path
-    cdef str root_path_str
     # limits and timeouts
     cdef Py_ssize_t max_request_line, max_field_size, max_header_size, max_header_count
     cdef long long max_body_size
@@ -42,8 +39,6 @@ cdef class HTTPService:
     cdef int mark_busy(self, Request req) except -1
     cdef void mark_idle(self)
 
-    cdef dict build_environ(self, Connection conn, Request req, object body)
-    cdef object environ_key(self, bytes name)
     cdef int connection_closed(self, Connection conn) except -1
     cdef int pause_accepting(self) except -1
     cdef int resume_accepting(self) except -1
@@ -55,16 +50,6 @@ cdef class Acceptor(Handler):
     cdef bint tcp
     cdef bint registered
     cdef int on_events(self, uint32_t events) except -1
-
-
-cdef class WSGICall:
-    """One app call: the start_response callable and what it recorded."""
-    cdef object status
-    cdef list headers
-    cdef bint headers_sent
-    cdef list written                # data passed to write()
-    cdef object write_callable
-    cdef bint cancelled              # the loop wants no more body chunks (threaded streaming)
 
 
 cdef class Connection(Handler):

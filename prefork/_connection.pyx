@@ -18,9 +18,7 @@ Invariants:
 import io
 import logging
 import os
-import sys
 import tempfile
-import threading
 import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -35,9 +33,11 @@ from prefork._cachegate cimport CacheGate, CacheTicket
 from prefork._loop cimport EventLoop, Handler
 from prefork._response cimport HeadBuilder
 from prefork._speedups cimport EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, Request, RequestParser
+from prefork._wsgi cimport EnvironBuilder, WSGICall
 
 from prefork._response import ResponseError
 from prefork._speedups import HTTPError
+from prefork._wsgi import run_in_thread
 from prefork.wsgi import FileWrapper, error_body
 
 cdef extern from "sys/socket.h" nogil:
@@ -110,15 +110,10 @@ cdef class HTTPService:
         self.loop = loop
         self.app = app
         self.heads = HeadBuilder(settings.server_header or None)
-        self.header_keys = {}
         self.connections = set()
         self.acceptors = []
         self.log = logging.getLogger("prefork.error")
         self.access_log = logging.getLogger("prefork.access") if settings.access_log else None
-        self.file_wrapper = FileWrapper
-        root = (settings.root_path or "").rstrip("/")
-        self.root_path_str = root
-        self.root_path = root.encode("latin-1")
         self.max_request_line = settings.limit_request_line
         self.max_field_size = settings.limit_request_field_size
         self.max_header_size = settings.limit_request_headers_size
@@ -139,18 +134,7 @@ cdef class HTTPService:
             self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="prefork-app")
         else:
             self.executor = None
-        self.base_environ = {
-            "wsgi.version": (1, 0),
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.multithread": settings.threads > 1,
-            "wsgi.multiprocess": multiprocess,
-            "wsgi.run_once": False,
-            "wsgi.input_terminated": True,
-            "wsgi.file_wrapper": FileWrapper,
-            "SCRIPT_NAME": root,
-            "SERVER_SOFTWARE": "prefork",
-        }
+        self.environ = EnvironBuilder(settings, multiprocess)
 
     # -- accepting -------------------------------------------------------
 
@@ -217,67 +201,6 @@ cdef class HTTPService:
     def active(self):
         return len(self.connections)
 
-    # -- WSGI environ (PEP 3333) -----------------------------------------
-
-    cdef object environ_key(self, bytes name):
-        """``Content-Type`` -> ``CONTENT_TYPE``; ``X-Foo`` -> ``HTTP_X_FOO``.
-        Names containing ``_`` map to None: they could spoof a dash-named
-        header once dashes become underscores."""
-        key = self.header_keys.get(name, False)
-        if key is not False:
-            return key
-        text = name.decode("latin-1").upper()
-        if "_" in text:
-            key = None
-        else:
-            text = text.replace("-", "_")
-            key = text if text in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + text
-        if len(self.header_keys) > 4096:
-            self.header_keys.clear()    # a client sending random names cannot grow it forever
-        self.header_keys[name] = key
-        return key
-
-    cdef dict build_environ(self, Connection conn, Request req, object body):
-        cdef dict environ = self.base_environ.copy()
-        cdef bytes path = req.path
-        cdef Py_ssize_t root_len = len(self.root_path)
-        environ["REQUEST_METHOD"] = req.method.decode("latin-1")
-        if b"%" in path:
-            from urllib.parse import unquote_to_bytes
-            path = unquote_to_bytes(path)
-        if root_len and path.startswith(self.root_path) and \
-                (len(path) == root_len or path[root_len] == 47):
-            path = path[root_len:]
-        environ["PATH_INFO"] = path.decode("latin-1")
-        environ["QUERY_STRING"] = req.query.decode("latin-1")
-        environ["RAW_URI"] = req.target.decode("latin-1")
-        environ["SERVER_PROTOCOL"] = "HTTP/1.1" if req.minor else "HTTP/1.0"
-        environ["REMOTE_ADDR"] = conn.remote_addr
-        environ["REMOTE_PORT"] = str(conn.remote_port)
-        environ["wsgi.input"] = body
-        for name, value in req.headers:
-            key = self.environ_key(name)
-            if key is None or key == "CONTENT_LENGTH":
-                continue
-            text = (<bytes>value).decode("latin-1")
-            if key in environ:
-                # RFC 9110 §5.3: repeated fields join with commas; cookies with "; ".
-                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
-            environ[key] = text
-        if req.chunked or req.content_length > 0:
-            environ["CONTENT_LENGTH"] = str(conn.body_size)
-        host = req.host
-        if host:
-            server_name, sep, port = host.decode("latin-1").rpartition(":")
-            if not sep or "]" in port:
-                server_name, port = host.decode("latin-1"), "80"
-            environ["SERVER_NAME"] = server_name
-            environ["SERVER_PORT"] = port
-        else:
-            environ["SERVER_NAME"] = self.base_environ.get("SERVER_NAME", "localhost")
-            environ["SERVER_PORT"] = self.base_environ.get("SERVER_PORT", "80")
-        return environ
-
     def set_status_slot(self, buffer):
         """Give the service a writable buffer (e.g. a slice of the master's
         shared memory) where it keeps "METHOD target" of the request the app
@@ -315,8 +238,7 @@ cdef class HTTPService:
         self.gate = CacheGate(cache, settings)
 
     def set_server_address(self, name, port):
-        self.base_environ["SERVER_NAME"] = name
-        self.base_environ["SERVER_PORT"] = str(port)
+        self.environ.set_server_address(name, port)
 
 
 cdef class Acceptor(Handler):
@@ -365,87 +287,6 @@ cdef class Acceptor(Handler):
             service.connections.add(conn)
             service.loop.register(conn, EPOLLIN)
         return 0
-
-
-cdef class WSGICall:
-
-    def __cinit__(self):
-        self.status = None
-        self.headers = None
-        self.headers_sent = False
-        self.written = None
-
-    def __call__(self, status, headers, exc_info=None):
-        """start_response (PEP 3333)."""
-        if exc_info is not None:
-            try:
-                if self.headers_sent:
-                    raise exc_info[1].with_traceback(exc_info[2])
-            finally:
-                exc_info = None
-        elif self.status is not None:
-            raise AssertionError("start_response called a second time without exc_info")
-        if type(headers) is not list:
-            raise TypeError(f"response headers must be a list, got {type(headers).__name__}")
-        self.status = status
-        self.headers = headers
-        if self.write_callable is None:
-            self.write_callable = self.write
-        return self.write_callable
-
-    def send_chunk(self, Connection conn, bytes data):
-        """On an app thread: hand one body chunk to the loop and wait until it
-        is queued with the write queue below HIGH_WATER (back-pressure: a slow
-        client holds this thread, not the worker's memory). False once the
-        connection no longer wants chunks."""
-        waiter = threading.Event()
-        conn.loop.call_soon_threadsafe(conn.threaded_chunk, self, data, waiter)
-        waiter.wait()
-        return not self.cancelled
-
-    def write(self, data):
-        """The legacy write() callable: data is buffered and sent before the
-        body the app returns (PEP 3333 permits buffering)."""
-        if self.status is None:
-            raise AssertionError("write() called before start_response()")
-        if self.written is None:
-            self.written = []
-        self.written.append(bytes(data))
-
-
-def _run_in_thread(Connection conn, WSGICall call, app, dict environ):
-    """Runs on an app thread: call the app and hand its body to the loop. A
-    list or tuple is passed whole; a body wrapped with wsgi.file_wrapper is
-    passed on unread so the loop can sendfile() it; any other iterable is
-    streamed chunk by chunk from this thread (see WSGICall.send_chunk), so
-    the iteration and close() run on the thread that called the app."""
-    post = conn.loop.call_soon_threadsafe
-    try:
-        result = app(environ, call)
-        if type(result) is FileWrapper and (<object>result).can_sendfile():
-            post(conn.threaded_done, call, result, None)
-            return
-        try:
-            if type(result) is list or type(result) is tuple:
-                outcome = [bytes(chunk) for chunk in result if chunk]
-            else:
-                # PEP 3333 "Buffering and Streaming": gathering the whole
-                # body here would hold every block back until the last one
-                # is produced.
-                outcome = []
-                for chunk in result:
-                    if chunk and not call.send_chunk(conn, bytes(chunk)):
-                        break       # the connection closed, or HEAD: stop producing
-            if call.status is None:
-                raise AssertionError("the app returned without calling start_response()")
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-    except BaseException:
-        post(conn.threaded_done, call, None, sys.exc_info())
-        return
-    post(conn.threaded_done, call, outcome, None)
 
 
 cdef class Connection(Handler):
@@ -641,7 +482,8 @@ cdef class Connection(Handler):
             if answer is not None:
                 self.serve_stored(answer)
                 return 0
-        environ = service.build_environ(self, req, body)
+        environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
+                                        self.body_size)
         service.mark_busy(req)
         self.phase = PHASE_RESPONSE
         self.deadline = 0
@@ -650,7 +492,8 @@ cdef class Connection(Handler):
         else:
             self.phase = PHASE_APP
             self.call = WSGICall()
-            service.executor.submit(_run_in_thread, self, self.call, service.app, environ)
+            service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe, self.threaded_chunk,
+                                    self.threaded_done, self.call, service.app, environ)
         return 0
 
     cdef int run_inline(self, dict environ) except -1:
