@@ -19,5 +19,4 @@ cdef class WSGICall:
     cdef list headers
     cdef bint headers_sent
     cdef list written                # data passed to write()
-    cdef object write_callable
     cdef bint cancelled              # the loop wants no more body chunks (threaded streaming)

@@ -130,9 +130,9 @@ cdef class WSGICall:
             raise TypeError(f"response headers must be a list, got {type(headers).__name__}")
         self.status = status
         self.headers = headers
-        if self.write_callable is None:
-            self.write_callable = self.write
-        return self.write_callable
+        # A fresh bound method, not one cached on self: caching it would make
+        # a reference cycle, and every call object would wait for the GC.
+        return self.write
 
     def send_chunk(self, post, on_chunk, bytes data):
         """On an app thread: hand one body chunk to the loop and wait until it
