@@ -127,6 +127,13 @@ def _prefork(launch):
     return [Process(argv, launch.port)]
 
 
+def _prefork_cache(launch):
+    """prefork with its shared-memory response cache: hits are answered
+    before the app, so this measures the cache against nginx proxy_cache."""
+    process = _prefork(launch)[0]
+    return [Process(process.argv + ["--cache-size", "64MB"], launch.port)]
+
+
 # -- Python peers ------------------------------------------------------------
 
 def _gunicorn_argv(launch, worker_class, port=None):
@@ -244,6 +251,8 @@ def _nginx_cache(launch):
 
 SERVERS = {server.name: server for server in [
     Server("prefork", _prefork, _prefork_needs),
+    Server("prefork-cache", _prefork_cache, _prefork_needs, apps=frozenset({"cacheable"}),
+           notes="--cache-size 64MB: the built-in RFC 9111 response cache"),
     Server("gunicorn-sync", _gunicorn_sync, _needs_venv("gunicorn")),
     Server("gunicorn-gthread", _gunicorn_gthread, _needs_venv("gunicorn"),
            notes=f"{GTHREAD_THREADS} threads per worker"),
