@@ -4,8 +4,9 @@
 # Idempotent: run it as often as you like. Debian packages go on the system;
 # the Python peers go into their own venv, bench/.venv, so their versions of
 # shared libraries (Flask, httptools, ...) never leak into prefork's tests.
-# prefork itself is NOT installed into the venv: the harness runs the
-# `prefork-serve` found on the main PATH (see bench/README.md).
+# prefork is installed into the same venv, editable (so the benchmark always
+# measures the working tree): every server then starts from the same
+# interpreter and site-packages, and resident memory compares like for like.
 #
 # A peer that fails to install is reported and skipped; the harness later
 # notes it as "not installed" in the report instead of crashing.
@@ -30,6 +31,10 @@ apt_install wrk nginx-light libev-dev util-linux || echo "WARNING: apt install f
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 pip="$venv/bin/pip"
 "$pip" install -q --upgrade pip >/dev/null 2>&1 || true
+
+# prefork itself, from this checkout (compiles the extensions in place).
+"$pip" install -q -e "$here/.." >/tmp/prefork-bench-pip.log 2>&1 \
+    || { echo "WARNING: prefork did not install into the venv:"; tail -n 3 /tmp/prefork-bench-pip.log; }
 
 # The harness's own needs, plus the app frameworks used by apps/.
 "$pip" install -q matplotlib flask 2>/dev/null || echo "WARNING: matplotlib/flask failed"

@@ -91,12 +91,11 @@ def _needs_system(*tools):
 # -- prefork ---------------------------------------------------------------
 
 def prefork_argv0():
-    """The console script beside this interpreter, else the one on PATH.
-
-    Beside the interpreter first, so a pyenv shim (a shell script that execs
-    pyenv, which execs the script) is only the fallback.
-    """
-    return (shutil.which("prefork-serve", path=str(Path(sys.executable).parent))
+    """The venv's console script (the same interpreter as the peers, so
+    memory compares like for like), else the one beside this interpreter,
+    else the one on PATH (a pyenv shim is only the fallback)."""
+    return (shutil.which("prefork-serve", path=str(VENV_BIN))
+            or shutil.which("prefork-serve", path=str(Path(sys.executable).parent))
             or shutil.which("prefork-serve"))
 
 

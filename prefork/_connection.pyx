@@ -580,6 +580,9 @@ cdef class Connection(Handler):
                         self.push_chunk(data)
                 self.finish_response()
             elif type(result) is FileWrapper and (<object>result).can_sendfile():
+                if self.ticket is not None:
+                    # sendfile() bytes never pass through capture(): not cacheable.
+                    self.service.gate.abandon(self.ticket)
                 self.sendfile_src = result
                 self.sendfile_offset, self.sendfile_left = result.span()
                 self.start_head(call, self.sendfile_left)
@@ -762,7 +765,8 @@ cdef class Connection(Handler):
         self.declared = -1
         self.broken = False
         self.status_code = int(answer[9:12])
-        self.sent = len(answer)
+        if self.service.access_log is not None:
+            self.sent = len(answer) - answer.find(b"\r\n\r\n") - 4     # body bytes, as for the app's
         self.queue(answer)
         self.finish_response()
         return 0

@@ -21,6 +21,12 @@ def open_shared_cache(settings):
     return cache
 
 
+def server_line(settings):
+    """The Server field line hits carry (--server-header), or b""."""
+    name = settings.server_header
+    return b"Server: " + name.encode("latin-1") + b"\r\n" if name else b""
+
+
 def reload_cache(arbiter, settings):
     """On HUP: keep the mapping; empty it if asked. A new size needs a restart,
     since the mapping cannot grow under the workers that share it."""
@@ -29,6 +35,9 @@ def reload_cache(arbiter, settings):
         if settings.cache_size:
             log.warning("reload: the response cache can only be turned on by a restart")
         return
+    # Hits carry the Server header of the generation serving them, like
+    # the app's responses (workers forked from now on see the new line).
+    cache.server_line = server_line(settings)
     if settings.cache_size != arbiter.settings.cache_size:
         log.warning("reload: a new --cache-size takes effect on restart; keeping %d bytes",
                     arbiter.settings.cache_size)

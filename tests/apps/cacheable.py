@@ -1,6 +1,6 @@
 """An app whose routes exercise the response cache's rules (tests/test_cache_server.py).
 
-The first path segment picks the headers (see ROUTES); the rest of the path
+The first path segment picks the headers (see route_headers); the rest of the path
 and the query only make distinct URIs, so each test uses its own. Every
 body names the URI, the worker's pid and how many times this process was
 called for it, so a test can tell a stored answer from a fresh one.
@@ -13,6 +13,8 @@ called for it, so a test can tell a stored answer from a fresh one.
 - ``/sie-raise/...`` raises and ``/sie-500/...`` answers 500 while the file
   named by $CACHEABLE_FAIL_FILE exists;
 - ``/kb20/...``: a cacheable body of exactly 20 KB;
+- ``/file/...`` and ``/file-unsized/...``: 5000 bytes through
+  wsgi.file_wrapper, with and without a Content-Length from the app;
 - POST, PUT, PATCH and DELETE answer 200 (DELETE 204); the request headers
   ``X-Want-Status``, ``X-Want-Location`` and ``X-Want-Cache-Control`` set
   the status, a Location and the Cache-Control (default no-store).
@@ -20,6 +22,7 @@ called for it, so a test can tell a stored answer from a fresh one.
 import hashlib
 import json
 import os
+import tempfile
 import threading
 import time
 from email.utils import formatdate
@@ -63,6 +66,8 @@ def route_headers(route, environ):
         "nofresh": [("Last-Modified", LAST_MODIFIED)],
         "blob": [("Cache-Control", "max-age=300")],
         "kb20": [("Cache-Control", "max-age=300")],
+        "file": [("Cache-Control", "max-age=60")],
+        "file-unsized": [("Cache-Control", "max-age=60")],
     }
     return table.get(route)
 
@@ -83,6 +88,20 @@ def respond(start_response, status, headers, body):
     start_response(status, [("Content-Type", "text/plain"),
                             ("Content-Length", str(len(body)))] + headers)
     return [body]
+
+
+def send_file(environ, start_response, headers, key, sized):
+    """A 5000-byte file through wsgi.file_wrapper (sent with sendfile),
+    with or without the app's Content-Length."""
+    path = os.path.join(tempfile.gettempdir(), f"cacheable-{os.getpid()}.txt")
+    with open(path, "wb") as f:
+        f.write(key.encode().ljust(5000, b"."))
+    if sized:
+        headers = headers + [("Content-Length", "5000")]
+    start_response("200 OK", [("Content-Type", "text/plain")] + headers)
+    body = open(path, "rb")
+    os.unlink(path)
+    return environ["wsgi.file_wrapper"](body)
 
 
 def unsafe(environ, start_response, key):
@@ -110,13 +129,16 @@ def app(environ, start_response):
     if headers is None:
         return respond(start_response, "404 Not Found", [], b"no such route\n")
     n = count_call(key)
+    if route in ("file", "file-unsized"):
+        return send_file(environ, start_response, headers, key, route == "file")
     if route == "blob":
         return respond(start_response, "200 OK", headers, blob_body(int(path.split("/")[2])))
     if route == "kb20":
         return respond(start_response, "200 OK", headers, key.encode().ljust(20 * 1024, b"."))
     if route == "swr" and n > 1:
         time.sleep(SWR_SLEEP)
-    if route.startswith("sie-") and os.path.exists(os.environ.get("CACHEABLE_FAIL_FILE", "/nonexistent")):
+    failing = os.path.exists(os.environ.get("CACHEABLE_FAIL_FILE", "/nonexistent"))
+    if route.startswith("sie-") and failing:
         if route == "sie-raise":
             raise RuntimeError("the origin is down (test)")
         return respond(start_response, "500 Internal Server Error", [], b"origin down\n")
