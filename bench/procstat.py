@@ -78,6 +78,29 @@ def rss_per_worker(sessions):
     return sum(p.rss_bytes for p in serving) / len(serving), len(serving)
 
 
+def private_bytes(pid):
+    """Unique set size: the memory only this process holds (private clean +
+    private dirty). RSS also counts pages a forked worker still shares with
+    its master, which one more worker does not cost."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    return total
+
+
+def uss_per_worker(sessions):
+    """Mean unique set size in bytes of the worker processes."""
+    serving = workers(session_processes(sessions))
+    if not serving:
+        return 0
+    return sum(private_bytes(p.pid) for p in serving) / len(serving)
+
+
 def machine_busy_seconds():
     """CPU seconds the whole machine spent not idle, from /proc/stat.
 

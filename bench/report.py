@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 BASELINE, CEILING = "gunicorn-sync", "nginx"
-MEDIAN_FIELDS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mib_per_worker", "other_cpu_pct")
+MEDIAN_FIELDS = ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "rss_mib_per_worker",
+                 "uss_mib_per_worker", "other_cpu_pct")
 SUM_FIELDS = ("socket_errors", "connect_errors", "read_errors", "write_errors",
               "timeout_errors", "non_2xx_3xx", "requests")
 
@@ -61,7 +62,7 @@ def _fmt(value, spec, missing="–"):
 
 def _table(rows, with_survival):
     head = ["server", "req/s", "min – max", "× gunicorn sync", "× nginx", "p50 ms", "p99 ms",
-            "CPU µs/req", "RSS MiB/worker", "socket errors", "non-2xx/3xx", "other CPU %"]
+            "CPU µs/req", "RSS MiB/worker", "USS MiB/worker", "socket errors", "non-2xx/3xx", "other CPU %"]
     head += ["survived"] if with_survival else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in sorted(rows, key=lambda r: -(r.get("rps") or -1)):
@@ -74,7 +75,7 @@ def _table(rows, with_survival):
                      _fmt(row["vs_gunicorn_sync"], ".2f"), _fmt(row["vs_nginx"], ".2f"),
                      _fmt(row["p50_ms"], ".2f"), _fmt(row["p99_ms"], ".2f"),
                      _fmt(row["cpu_us_per_req"], ".1f"), _fmt(row["rss_mib_per_worker"], ".1f"),
-                     str(row["socket_errors"]), str(row["non_2xx_3xx"]), _fmt(row["other_cpu_pct"], ".0f")]
+                     _fmt(row.get("uss_mib_per_worker"), ".1f"), str(row["socket_errors"]), str(row["non_2xx_3xx"]), _fmt(row["other_cpu_pct"], ".0f")]
             if with_survival:
                 cells.append({True: "yes", False: "**no**"}.get(row.get("survived"), "–"))
         lines.append("| " + " | ".join(cells) + " |")

@@ -214,10 +214,12 @@ def measure(server, app, config, seconds, warmup_s=1):
             result = run_wrk(port, config, seconds)
             after = _cpu_snapshot(running.sessions)
             rss, worker_count = procstat.rss_per_worker(running.sessions)
+            uss = procstat.uss_per_worker(running.sessions)
             server_cpu, wrk_cpu, busy, wall = (a - b for a, b in zip(after, before, strict=True))
             record.update(result.as_dict(), ok=True, cpu_s=server_cpu,
                           other_cpu_pct=max(0.0, busy - server_cpu - wrk_cpu) / wall * 100,
-                          rss_mib_per_worker=rss / 2**20, workers_seen=worker_count)
+                          rss_mib_per_worker=rss / 2**20, uss_mib_per_worker=uss / 2**20,
+                          workers_seen=worker_count)
             record["cpu_us_per_req"] = (record["cpu_s"] / result.requests * 1e6
                                         if result.requests else None)
             if config.check_survival:

@@ -8,7 +8,8 @@ because a silently slow server is worse than one that refuses to start.
 __version__ = "0.1.0"
 
 try:
-    from prefork import _cache, _cachegate, _connection, _loop, _response, _speedups, _wsgi  # noqa: F401
+    # The request path; the cache modules load only when the cache is on.
+    from prefork import _connection, _loop, _response, _speedups, _wsgi  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "prefork's compiled extension is missing or stale "

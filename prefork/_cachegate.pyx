@@ -11,12 +11,9 @@ built; the policy (prefork/cache.py) runs only on misses.
 Invariant: a fill marker taken by ``before_app`` is released exactly once,
 by ``on_finish`` or ``abandon``.
 """
-import json
-
 from prefork._cache cimport CACHE_BUSY, CACHE_HIT, CACHE_MISS, CACHE_STALE, SharedCache
 from prefork._speedups cimport Request
 
-from prefork import cache as policy
 from prefork.wsgi import error_body
 
 cdef frozenset UNSAFE = frozenset([b"POST", b"PUT", b"PATCH", b"DELETE"])
@@ -39,6 +36,9 @@ cdef bint requests_no_cache(Request req):
 cdef class CacheGate:
 
     def __init__(self, SharedCache cache, settings):
+        # PERF (memory): the policy module (and json) load only when the
+        # cache is on, so a worker without a cache stays smaller.
+        from prefork import cache as policy
         self.cache = cache
         self.decide = policy.decide
         self.invalidated_uris = policy.invalidated_uris
@@ -92,6 +92,7 @@ cdef class CacheGate:
                 return self.simple(req, 404, b'{"purged": 0}\n', "application/json", keep_alive)
             return self.simple(req, 200, b'{"purged": %d}\n' % dropped, "application/json",
                                keep_alive)
+        import json
         body = (json.dumps(self.cache.stats(), sort_keys=True) + "\n").encode()
         return self.simple(req, 200, body, "application/json", keep_alive)
 

@@ -18,7 +18,6 @@ Invariants:
 import io
 import logging
 import os
-import tempfile
 import time
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
@@ -451,6 +450,7 @@ cdef class Connection(Handler):
         self.body_chunks.append(chunk)
         if self.body_size > self.service.spool_threshold:
             # Large bodies wait on disk, not in the worker's memory.
+            import tempfile     # only workers that spool load it
             self.body_file = tempfile.TemporaryFile(prefix="prefork-body-")
             self.body_file.write(b"".join(self.body_chunks))
             self.body_chunks = None

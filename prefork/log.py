@@ -8,7 +8,6 @@ complete form) or as the positional args (remote, time, method, target,
 version, status, bytes). ``--access-log-format`` picks combined (Apache's
 combined log format), common, json, or a template of ``{field}`` names.
 """
-import json
 import logging
 import os
 import string
@@ -45,6 +44,9 @@ class AccessFormatter(logging.Formatter):
     def __init__(self, access_format):
         super().__init__()
         self.json = access_format == "json"
+        if self.json:
+            import json     # loaded only by the processes that log JSON
+            self.dumps = json.dumps
         self.template = TEMPLATES.get(access_format, access_format)
 
     def fields(self, record):
@@ -59,7 +61,7 @@ class AccessFormatter(logging.Formatter):
     def format(self, record):
         values = self.fields(record)
         if self.json:
-            return json.dumps(values, ensure_ascii=True, separators=(",", ":"))
+            return self.dumps(values, ensure_ascii=True, separators=(",", ":"))
         shown = {}
         for name, value in values.items():
             if value is None or value == "" or (name == "bytes" and value == 0):

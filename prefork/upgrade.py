@@ -3,7 +3,6 @@ sockets (their descriptors in PREFORK_INHERIT_FDS), while this master keeps
 serving. Then WINCH stops this master's workers and TERM ends it; if the new
 master dies first, this one carries on as before."""
 import os
-import subprocess
 import sys
 
 from prefork import pidfile
@@ -16,6 +15,7 @@ def spawn_new_master(arbiter):
     env = dict(os.environ, **{INHERIT_ENV: ",".join(map(str, fds))})
     pidfile.rename_to_oldbin(arbiter.settings.pid)
     try:
+        import subprocess       # only the master that upgrades needs it
         proc = subprocess.Popen([sys.executable, "-m", "prefork", *arbiter.argv],
                                 env=env, pass_fds=fds, cwd=arbiter.start_dir)
     except OSError as exc:
