@@ -10,6 +10,15 @@ cdef enum ParseEvent:
     EV_DONE = 3        # the message is complete; the parser is ready for the next one
 
 
+# Where one header field lies in Request.raw (names and values as sent,
+# values without their surrounding OWS).
+cdef struct FieldSpan:
+    unsigned int name_at
+    unsigned int name_len
+    unsigned int value_at
+    unsigned int value_len
+
+
 cdef class Request:
     cdef readonly bytes method          # b"GET"
     cdef readonly bytes target          # the request-target exactly as received
@@ -17,7 +26,13 @@ cdef class Request:
     cdef readonly bytes query           # raw bytes after "?", b"" when absent
     cdef readonly bytes http_version    # b"HTTP/1.1" or b"HTTP/1.0"
     cdef readonly int minor             # 1 or 0
-    cdef readonly list headers          # [(name, value)] bytes, names as received, in order
+    # PERF: header fields are kept as spans of the head's bytes; Python
+    # objects are made only for who asks (the `headers` property, or the
+    # environ builder decoding values straight to str).
+    cdef readonly bytes raw             # the head as received (request line to blank line)
+    cdef FieldSpan *spans               # nfields spans into raw
+    cdef readonly Py_ssize_t nfields
+    cdef list _headers                  # `headers`, once built
     cdef readonly list trailers         # [(name, value)] from a chunked body's trailer section
     cdef readonly bytes host            # Host value (or authority of an absolute-form target); None if absent
     cdef readonly long long content_length  # declared length; 0 when no body; -1 when chunked
@@ -54,6 +69,8 @@ cdef class RequestParser:
     cdef str _error_reason
     cdef bytearray _buf                 # feed()'s unconsumed bytes
     cdef Request _req                   # the request whose head is being parsed
+    cdef FieldSpan *_spans              # the head's fields so far (grows; reused)
+    cdef Py_ssize_t _nspans, _spans_cap
     # head scanning; offsets are relative to data[0], which stays the first
     # unconsumed byte while a head is incomplete (nothing is consumed).
     cdef Py_ssize_t _pos                # start of the first line not yet parsed
@@ -83,11 +100,18 @@ cdef class RequestParser:
     cdef int _parse_request_line(self, const unsigned char *data, Py_ssize_t start, Py_ssize_t end) except -1
     cdef int _parse_target(self, const unsigned char *data, Py_ssize_t start, Py_ssize_t end) except -1
     cdef int _parse_field_line(self, const unsigned char *data, Py_ssize_t start, Py_ssize_t end, bint trailer) except -1
+    cdef int _add_span(self, Py_ssize_t name_at, Py_ssize_t name_len, Py_ssize_t value_at,
+                       Py_ssize_t value_len) except -1
+    cdef int _keep_head(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef int _use_header(self, const unsigned char *name, Py_ssize_t name_len,
-                         const unsigned char *value, Py_ssize_t value_len, bytes value_obj) except -1
+                         const unsigned char *value, Py_ssize_t value_len) except -1
     cdef int _use_connection(self, const unsigned char *s, Py_ssize_t n) except -1
     cdef int _finish_head(self) except -1
     cdef Py_ssize_t _parse_length_body(self, Py_ssize_t length) except -1
     cdef Py_ssize_t _parse_chunked(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef Py_ssize_t _parse_chunk_size(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef Py_ssize_t _parse_trailer_line(self, const unsigned char *data, Py_ssize_t length) except -1
+
+
+# The shared bytes object for a common field name, or a new one.
+cdef bytes field_name(const unsigned char *s, Py_ssize_t n)

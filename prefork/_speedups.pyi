@@ -42,6 +42,11 @@ class Request:
     http_version: bytes
     minor: int
     headers: List[Tuple[bytes, bytes]]
+    """[(name, value)] as received, in order; built on first access from
+    ``raw`` (the parser itself keeps only each field's span)."""
+    raw: bytes
+    """The head's bytes, from the request line through the blank line."""
+    nfields: int
     """Names as received, values with surrounding whitespace removed, in order."""
     trailers: List[Tuple[bytes, bytes]]
     """Fields of a chunked body's trailer section; filled by the "done" event."""

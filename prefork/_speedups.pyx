@@ -13,7 +13,8 @@ cimport cython
 from cpython.bytearray cimport PyByteArray_AS_STRING
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject
-from libc.string cimport memchr, memcmp
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy
 
 # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
 # request line; we ignore a few and refuse a stream of them.
@@ -117,6 +118,10 @@ cdef void _init_name_slots():
             NAME_SLOTS[slot] = <PyObject *>name  # kept alive by _COMMON_FIELD_NAMES
 
 _init_name_slots()
+
+
+cdef bytes field_name(const unsigned char *s, Py_ssize_t n):
+    return _field_name(s, n)
 
 
 cdef inline bytes _field_name(const unsigned char *s, Py_ssize_t n):
@@ -302,11 +307,36 @@ cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept 
 # never be part of a reference cycle; untracked, it costs the GC nothing.
 @cython.no_gc
 cdef class Request:
+    def __dealloc__(self):
+        free(self.spans)
+
     def __repr__(self):
         return "<Request %r %r %r>" % (self.method, self.target, self.http_version)
 
+    @property
+    def headers(self):
+        """[(name, value)] bytes, names as received, in order (built on
+        first use from the head's bytes)."""
+        cdef Py_ssize_t i
+        cdef const unsigned char *raw
+        cdef FieldSpan *f
+        if self._headers is None:
+            headers = []
+            if self.nfields:
+                raw = <const unsigned char *>PyBytes_AS_STRING(self.raw)
+                for i in range(self.nfields):
+                    f = &self.spans[i]
+                    headers.append((_field_name(raw + f.name_at, f.name_len),
+                                    PyBytes_FromStringAndSize(<const char *>raw + f.value_at,
+                                                              f.value_len)))
+            self._headers = headers
+        return self._headers
+
 
 cdef class RequestParser:
+    def __dealloc__(self):
+        free(self._spans)
+
     def __init__(self, Py_ssize_t max_request_line=8190, Py_ssize_t max_field_size=8190,
                  Py_ssize_t max_header_size=65536, Py_ssize_t max_header_count=100,
                  long long max_body_size=1073741824):
@@ -348,6 +378,7 @@ cdef class RequestParser:
         self._received = 0
         self._line_scan = 0
         self._section_size = 0
+        self._nspans = 0
 
     cdef int _fail(self, int status, str reason) except -1:
         self._state = S_FAILED
@@ -439,6 +470,7 @@ cdef class RequestParser:
                 self._have_request_line = True
             elif end == start:
                 self._section_size = eol + 1
+                self._keep_head(data, eol + 1)
                 self._finish_head()
                 return eol + 1
             else:
@@ -496,7 +528,6 @@ cdef class RequestParser:
             self._fail(505, "HTTP version %s not supported" % (<bytes>v[:8]).decode("ascii"))
         req.minor = v[7] - 48
         req.http_version = b"HTTP/1.1" if req.minor else b"HTTP/1.0"
-        req.headers = []
         req.trailers = []
         self._parse_target(data, target_start, target_end)
         return 0
@@ -586,17 +617,46 @@ cdef class RequestParser:
         value_end = end
         while value_end > value_start and _is_ows(data[value_end - 1]):
             value_end -= 1
-        name = _field_name(data + start, name_end - start)
-        value = PyBytes_FromStringAndSize(<const char *>data + value_start, value_end - value_start)
         if trailer:
-            self._req.trailers.append((name, value))
+            # Trailers are rare and parsed past the head: objects at once.
+            self._req.trailers.append((
+                _field_name(data + start, name_end - start),
+                PyBytes_FromStringAndSize(<const char *>data + value_start, value_end - value_start)))
             return 0
-        self._req.headers.append((name, value))
+        # Offsets are relative to data[0], the head's first byte (nothing is
+        # consumed while a head is incomplete).
+        self._add_span(start, name_end - start, value_start, value_end - value_start)
         return self._use_header(data + start, name_end - start, data + value_start,
-                                value_end - value_start, value)
+                                value_end - value_start)
+
+    cdef int _add_span(self, Py_ssize_t name_at, Py_ssize_t name_len, Py_ssize_t value_at,
+                       Py_ssize_t value_len) except -1:
+        cdef FieldSpan *grown
+        if self._nspans == self._spans_cap:
+            grown = <FieldSpan *>realloc(self._spans, (self._spans_cap * 2 + 16) * sizeof(FieldSpan))
+            if grown == NULL:
+                raise MemoryError()
+            self._spans = grown
+            self._spans_cap = self._spans_cap * 2 + 16
+        self._spans[self._nspans] = FieldSpan(<unsigned int>name_at, <unsigned int>name_len,
+                                              <unsigned int>value_at, <unsigned int>value_len)
+        self._nspans += 1
+        return 0
+
+    cdef int _keep_head(self, const unsigned char *data, Py_ssize_t length) except -1:
+        """The head is complete: give the request its bytes and field spans."""
+        cdef Request req = self._req
+        req.raw = PyBytes_FromStringAndSize(<const char *>data, length)
+        req.nfields = self._nspans
+        if self._nspans:
+            req.spans = <FieldSpan *>malloc(self._nspans * sizeof(FieldSpan))
+            if req.spans == NULL:
+                raise MemoryError()
+            memcpy(req.spans, self._spans, self._nspans * sizeof(FieldSpan))
+        return 0
 
     cdef int _use_header(self, const unsigned char *name, Py_ssize_t name_len,
-                         const unsigned char *value, Py_ssize_t value_len, bytes value_obj) except -1:
+                         const unsigned char *value, Py_ssize_t value_len) except -1:
         cdef Py_ssize_t i
         cdef long long length = 0
         if name_len == 4 and _ci_equal(name, 4, b"host"):
@@ -605,7 +665,7 @@ cdef class RequestParser:
             if value_len and not _valid_authority(value, value_len, False):
                 self._fail(400, "invalid Host field")  # RFC 9110 §7.2
             self._host_seen = True
-            self._host_header = value_obj
+            self._host_header = PyBytes_FromStringAndSize(<const char *>value, value_len)
         elif name_len == 14 and _ci_equal(name, 14, b"content-length"):
             # RFC 9110 §8.6 Content-Length = 1*DIGIT; RFC 9112 §6.3 item 5: a
             # list or a second field is refused rather than reconciled.

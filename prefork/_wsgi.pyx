@@ -11,7 +11,10 @@ close() runs on the thread that iterated it.
 import sys
 import threading
 
-from prefork._speedups cimport Request
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+
+from prefork._speedups cimport FieldSpan, Request, field_name
 
 from prefork.wsgi import FileWrapper
 
@@ -69,6 +72,9 @@ cdef class EnvironBuilder:
                     Py_ssize_t body_size):
         cdef dict environ = self.base.copy()
         cdef bytes path = req.path
+        cdef const unsigned char *raw
+        cdef FieldSpan *f
+        cdef Py_ssize_t i
         cdef Py_ssize_t root_len = len(self.root_path)
         environ["REQUEST_METHOD"] = req.method.decode("latin-1")
         if b"%" in path:
@@ -84,11 +90,15 @@ cdef class EnvironBuilder:
         environ["REMOTE_ADDR"] = remote_addr
         environ["REMOTE_PORT"] = str(remote_port)
         environ["wsgi.input"] = body
-        for name, value in req.headers:
-            key = self.environ_key(name)
+        # PERF: values go from the head's bytes straight to str; names of
+        # common fields are shared objects, so their key lookup allocates nothing.
+        raw = <const unsigned char *>PyBytes_AS_STRING(req.raw) if req.nfields else NULL
+        for i in range(req.nfields):
+            f = &req.spans[i]
+            key = self.environ_key(field_name(raw + f.name_at, f.name_len))
             if key is None or key == "CONTENT_LENGTH":
                 continue
-            text = (<bytes>value).decode("latin-1")
+            text = PyUnicode_DecodeLatin1(<const char *>raw + f.value_at, f.value_len, NULL)
             if key in environ:
                 # RFC 9110 §5.3: repeated fields join with commas; cookies with "; ".
                 text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
