@@ -98,9 +98,8 @@ class Server:
         return self.proc.returncode
 
 
-@pytest.fixture
-def server_factory():
-    """``start(app, *flags, **kw)`` -> Server; every server is stopped at teardown."""
+def _serving():
+    """Yield ``start(app, *flags, **kw)`` -> Server; then stop every server it started."""
     started = []
 
     def start(app, *flags, **kwargs):
@@ -111,6 +110,12 @@ def server_factory():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def server_factory():
+    """``start(app, *flags, **kw)`` -> Server; every server is stopped at teardown."""
+    yield from _serving()
 
 
 def run_cli(*args, env=None, timeout=20):
@@ -125,13 +130,4 @@ def run_cli(*args, env=None, timeout=20):
 def module_server_factory():
     """Like ``server_factory``, for servers shared by the tests of one module
     (tests that do not change the server's state)."""
-    started = []
-
-    def start(app, *flags, **kwargs):
-        server = Server(app, *flags, **kwargs)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    yield from _serving()
