@@ -216,10 +216,9 @@ class Arbiter:
         if self.stopping or child.stopping:
             self.log.info("%s %s", name, how)
             return
-        self.log.warning("%s %s; replacing it", name, how)
         if child.ready():
-            return
-        if self.reloading and child.generation == self.generation:
+            self.log.warning("%s %s; replacing it", name, how)
+        elif self.reloading and child.generation == self.generation:
             reload.revert_reload(self, f"new {name} {how} before it was ready")
         elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == exitcodes.APP_LOAD \
                 and not any(c.ready() for c in self.children.values()):
@@ -228,6 +227,9 @@ class Arbiter:
             self.exit_code = exitcodes.APP_LOAD
             self.begin_stop("quick")
         else:
+            # Died before it was ready: wait a moment, not a respawn loop.
+            self.log.warning("%s %s before it was ready; replacing it in %.0fs",
+                             name, how, RESPAWN_BACKOFF)
             self.spawn_after = time.monotonic() + RESPAWN_BACKOFF
 
     def check_workers(self):
