@@ -53,3 +53,19 @@ def test_malformed_request_after_a_good_one_on_the_same_connection(server):
         bad = read_response(reader)
         assert bad.status == 505 and bad.closes
         assert reader.read() == b""
+
+
+def test_refused_head_request_gets_no_body(server):
+    # RFC 9110 §9.3.2: no content in a response to HEAD, even a refusal
+    # that came before the head was complete enough to parse.
+    with server.connect() as sock:
+        sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: x\r\nFoo bar\r\n\r\n")
+        data = b""
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert body == b""
