@@ -65,7 +65,6 @@ def begin_reload(arbiter):
         except BindError as exc:
             log.error("reload failed: %s; the old workers keep serving", exc)
             return
-    reload_cache(arbiter, settings)
     app = None
     if settings.preload:
         try:
@@ -74,6 +73,7 @@ def begin_reload(arbiter):
             log.error("reload failed: %s; the old workers keep serving", exc)
             _close_new(listeners, arbiter.listeners)
             return
+    reload_cache(arbiter, settings)     # only once the reload can go ahead
     arbiter.reloading = Pending(arbiter.settings, arbiter.app, arbiter.listeners,
                                 arbiter.generation, unused)
     _apply(arbiter, settings, app, listeners, arbiter.generation + 1)
