@@ -75,7 +75,13 @@ cdef enum:
     INITIAL_BUFFER = 8192
     HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
     MAX_IOV = 64
-    ACCEPT_BATCH = 64           # connections accepted per wake-up
+    # Connections accepted per wake-up. PERF: with a batch of 64, one worker
+    # took wrk's whole burst of connections while its sibling slept, so with
+    # a CPU-heavy app 2 workers served like 1 (bench cores/cacheable: 491
+    # req/s in 3 runs of 3). One per wake-up (nginx's multi_accept off)
+    # leaves the rest to whichever worker EPOLLEXCLUSIVE wakes next: 1 run of
+    # 3 balanced. Not solved yet; --reuse-port balances in the kernel.
+    ACCEPT_BATCH = 1
 
 # Connection phases (what the deadline, if any, guards).
 cdef enum:

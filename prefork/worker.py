@@ -13,6 +13,7 @@ Liveness: the loop writes a heartbeat into the worker's shared-memory slot
 the ready flag and the request being served.
 """
 import faulthandler
+import gc
 import logging
 import os
 import random
@@ -70,6 +71,10 @@ class Worker:
         return exitcodes.OK
 
     def start_serving(self):
+        # PERF: everything loaded so far (the master's modules, the app)
+        # lives as long as the worker; frozen, the collector never walks it
+        # again (bench pinned/flask: a full collection walked ~100k objects).
+        gc.freeze()
         self.loop = EventLoop()
         self.service = HTTPService(self.loop, self.app, self.settings, multiprocess=self.multiprocess)
         self.service.set_status_slot(self.slot.status_buffer())
