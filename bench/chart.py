@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 def draw(rows, png_path):
     configs = list(dict.fromkeys(r["config"] for r in rows))
     servers = list(dict.fromkeys(r["server"] for r in rows))
-    palette = plt.get_cmap("tab10").colors
+    palette = plt.get_cmap("tab20").colors     # 20 colours: one per server, no repeats
     colours = {server: palette[i % len(palette)] for i, server in enumerate(servers)}
     fig, axes = plt.subplots(len(configs), 1, figsize=(12, 3.2 * len(configs)), squeeze=False)
     for ax, config in zip(axes[:, 0], configs, strict=True):
