@@ -75,12 +75,9 @@ cdef enum:
     INITIAL_BUFFER = 8192
     HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
     MAX_IOV = 64
-    # Connections accepted per wake-up. PERF: with a batch of 64, one worker
-    # took wrk's whole burst of connections while its sibling slept, so with
-    # a CPU-heavy app 2 workers served like 1 (bench cores/cacheable: 491
-    # req/s in 3 runs of 3). One per wake-up (nginx's multi_accept off)
-    # leaves the rest to whichever worker EPOLLEXCLUSIVE wakes next: 1 run of
-    # 3 balanced. Not solved yet; --reuse-port balances in the kernel.
+    # Connections accepted per wake-up: one (nginx's multi_accept off), then
+    # the worker goes to the back of the listener's queue (Acceptor.on_events),
+    # so a burst of connections is shared among idle workers.
     ACCEPT_BATCH = 1
 
 # Connection phases (what the deadline, if any, guards).
@@ -270,6 +267,7 @@ cdef class Acceptor(Handler):
     cdef int on_events(self, uint32_t events) except -1:
         cdef HTTPService service = self.service
         cdef int fd, one = 1, i
+        cdef bint accepted = False
         accept = self.sock._accept
         for i in range(ACCEPT_BATCH):
             if len(service.connections) >= service.max_connections:
@@ -291,6 +289,16 @@ cdef class Acceptor(Handler):
                 conn = Connection(service, fd, "", 0, False)
             service.connections.add(conn)
             service.loop.register(conn, EPOLLIN)
+            accepted = True
+        if accepted and self.registered:
+            # EPOLLEXCLUSIVE wakes the first idle worker in the listener's wait
+            # queue, and the queue's order is the order of registration: the
+            # first worker would take every connection it is idle for (with a
+            # CPU-heavy app, 2 workers then served like 1). Registering again
+            # moves this worker to the back, so the next connection goes to
+            # a sibling: round robin among idle workers, for two epoll_ctl calls.
+            service.loop.unregister(self)
+            service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
         return 0
 
 
