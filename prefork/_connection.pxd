@@ -120,5 +120,6 @@ cdef class Connection(Handler):
     cdef int flush(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
     cdef int close(self) except -1
+    cdef bint has_unread_bytes(self)
     cdef int check_timeout(self, double now) except -1
     cdef int log_access(self) except -1

@@ -45,6 +45,8 @@ cdef extern from "sys/socket.h" nogil:
     int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
     enum:
         SHUT_WR
+        MSG_PEEK
+        MSG_DONTWAIT
         SOL_SOCKET
 
 cdef extern from "netinet/in.h":
@@ -185,10 +187,13 @@ cdef class HTTPService:
         self.draining = True
         for conn in list(self.connections):
             c = <Connection>conn
-            # A connection that never carried a request may be sending its
-            # first one right now: closing it would reset that request. The
-            # header timeout bounds it, and its first response says close.
-            if c.phase == PHASE_IDLE and not c.out and c.rstart == c.rend and c.requests > 0:
+            # Only a connection with nothing in flight is closed: one that
+            # never carried a request may be sending its first one, and bytes
+            # waiting in the socket are a request the loop has not read yet.
+            # Spared ones get `Connection: close` on their next response; the
+            # header timeout bounds the rest.
+            if c.phase == PHASE_IDLE and not c.out and c.rstart == c.rend \
+                    and c.requests > 0 and not c.has_unread_bytes():
                 c.close()
 
     def close_all(self):
@@ -955,6 +960,10 @@ cdef class Connection(Handler):
         self.out = []
         self.service.connection_closed(self)
         return 0
+
+    cdef bint has_unread_bytes(self):
+        cdef char byte
+        return recv(self.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0
 
     cdef int check_timeout(self, double now) except -1:
         if self.closed or self.deadline == 0 or now < self.deadline:

@@ -17,7 +17,6 @@ import gc
 import logging
 import os
 import random
-import select
 import signal
 
 from prefork import exitcodes, hooks
@@ -28,8 +27,6 @@ from prefork.log import reopen_logs
 from prefork.proctitle import set_title
 from prefork.sockets import reuse_port_copy
 
-DRAIN_GRACE = 0.1      # time for just-accepted connections' first bytes to arrive
-DRAIN_SETTLE = 0.5     # longest wait before idle connections are closed
 
 
 class Worker:
@@ -141,27 +138,12 @@ class Worker:
                 self.loop.stop()
 
     def begin_drain(self):
-        """Stop accepting at once; close idle connections a moment later.
-
-        HTTPService.drain() spares connections that never carried a
-        request; a keep-alive connection whose next request is arriving but
-        not read yet would still look idle, and closing it would reset that
-        request. So the drain waits DRAIN_GRACE, then until no connection
-        has unread bytes (at most DRAIN_SETTLE in all), before closing idle
-        ones."""
+        """Stop accepting, close idle connections (HTTPService.drain() spares
+        any with a request in flight), then wait for the rest."""
         if self.drain_deadline is not None:
             return
         set_title(f"worker {self.number}", self.app_spec, "stopping")
         self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
-        for sock in self.listeners:
-            self.loop.remove_reader(sock.fileno())
-        self.settle_until = self.loop.time() + DRAIN_SETTLE
-        self.loop.call_later(DRAIN_GRACE, self.settle)
-
-    def settle(self):
-        if self.loop.time() < self.settle_until and unread(self.service.connections):
-            self.loop.call_later(0.01, self.settle)
-            return
         self.service.drain()
         self.check_drained()
 
@@ -188,14 +170,6 @@ class Worker:
             self.slot.ask_to_retire()
             self.notify_master()
         self.loop.call_later(1.0, self.tick)
-
-
-def unread(connections):
-    """Whether any connection has bytes the loop has not read yet."""
-    poller = select.poll()
-    for conn in connections:
-        poller.register(conn.fd, select.POLLIN)
-    return any(events & select.POLLIN for _, events in poller.poll(0))
 
 
 def logging_fd():
