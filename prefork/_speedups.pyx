@@ -273,6 +273,21 @@ cdef bint _valid_authority(const unsigned char *s, Py_ssize_t n, bint port_requi
     return True
 
 
+cdef inline Py_ssize_t _scan_list_token(const unsigned char *s, Py_ssize_t n, Py_ssize_t i,
+                                        Py_ssize_t *start, Py_ssize_t *end) noexcept nogil:
+    # One element of a token list (RFC 9110 §5.6.1): OWS, a token (s[start:end],
+    # possibly empty), OWS. Returns the index after it: n, "," or garbage.
+    while i < n and _is_ows(s[i]):
+        i += 1
+    start[0] = i
+    while i < n and CLASS[s[i]] & C_TCHAR:
+        i += 1
+    end[0] = i
+    while i < n and _is_ows(s[i]):
+        i += 1
+    return i
+
+
 cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept nogil:
     # RFC 9112 §6.1 Transfer-Encoding = #transfer-coding. Returns TE_CHUNKED,
     # 501 (a coding we do not implement applied before chunked) or 400.
@@ -280,14 +295,7 @@ cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept 
     cdef bint last_chunked = False, seen_chunked = False
     cdef int elements = 0
     while True:
-        while i < n and _is_ows(s[i]):
-            i += 1
-        start = i
-        while i < n and CLASS[s[i]] & C_TCHAR:
-            i += 1
-        end = i
-        while i < n and _is_ows(s[i]):
-            i += 1
+        i = _scan_list_token(s, n, i, &start, &end)
         if end == start or (i < n and s[i] != 44):
             return 400  # empty element, parameters or garbage: be strict
         if seen_chunked:
@@ -699,12 +707,7 @@ cdef class RequestParser:
         while i < n:
             while i < n and (_is_ows(s[i]) or s[i] == 44):
                 i += 1
-            start = i
-            while i < n and CLASS[s[i]] & C_TCHAR:
-                i += 1
-            end = i
-            while i < n and _is_ows(s[i]):
-                i += 1
+            i = _scan_list_token(s, n, i, &start, &end)
             if i < n and s[i] != 44:
                 self._fail(400, "invalid Connection field")
             if _ci_equal(s + start, end - start, b"close"):
