@@ -92,6 +92,8 @@ cdef class SharedStore:
 
     cdef uint64_t hash(self, const unsigned char *data, Py_ssize_t n) noexcept nogil
     cdef int32_t first_in_bucket(self, uint64_t h) noexcept nogil
+    cdef bint walk(self, int32_t i, uint32_t offset, unsigned char *mem, uint32_t n,
+                   int mode) noexcept nogil
     cdef void read(self, int32_t i, uint32_t offset, unsigned char *dest, uint32_t n) noexcept nogil
     cdef bint equals(self, int32_t i, uint32_t offset, const unsigned char *src, uint32_t n) noexcept nogil
     cdef bint verify(self, int32_t i) noexcept nogil

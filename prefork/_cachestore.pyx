@@ -53,6 +53,12 @@ cdef extern from "<pthread.h>" nogil:
 
 cdef uint64_t MAGIC = 0x70726566636163ULL     # "prefcac"
 
+# What SharedStore.walk() does with an entry's bytes.
+cdef enum:
+    WALK_READ = 0
+    WALK_WRITE = 1
+    WALK_COMPARE = 2
+
 
 cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
     # The 64-bit finalizer of MurmurHash3: every input bit reaches every output bit.
@@ -210,7 +216,11 @@ cdef class SharedStore:
     cdef inline unsigned char *block(self, int32_t b) noexcept nogil:
         return self.blocks + <Py_ssize_t>b * self.hdr.block_size
 
-    cdef void read(self, int32_t i, uint32_t offset, unsigned char *dest, uint32_t n) noexcept nogil:
+    cdef bint walk(self, int32_t i, uint32_t offset, unsigned char *mem, uint32_t n,
+                   int mode) noexcept nogil:
+        """Visit bytes [offset, offset + n) of entry i across its block chain:
+        copy them out to mem, copy mem in, or compare them with mem (False
+        on the first difference)."""
         cdef uint32_t bs = self.hdr.block_size
         cdef int32_t b = self.slots[i].first_block
         cdef uint32_t skip = offset // bs, at = offset % bs, take
@@ -219,28 +229,23 @@ cdef class SharedStore:
             skip -= 1
         while n:
             take = bs - at if bs - at < n else n
-            memcpy(dest, self.block(b) + at, take)
-            dest += take
-            n -= take
-            at = 0
-            b = self.block_next[b]
-
-    cdef bint equals(self, int32_t i, uint32_t offset, const unsigned char *src, uint32_t n) noexcept nogil:
-        cdef uint32_t bs = self.hdr.block_size
-        cdef int32_t b = self.slots[i].first_block
-        cdef uint32_t skip = offset // bs, at = offset % bs, take
-        while skip:
-            b = self.block_next[b]
-            skip -= 1
-        while n:
-            take = bs - at if bs - at < n else n
-            if memcmp(src, self.block(b) + at, take):
+            if mode == WALK_READ:
+                memcpy(mem, self.block(b) + at, take)
+            elif mode == WALK_WRITE:
+                memcpy(self.block(b) + at, mem, take)
+            elif memcmp(mem, self.block(b) + at, take):
                 return False
-            src += take
+            mem += take
             n -= take
             at = 0
             b = self.block_next[b]
         return True
+
+    cdef void read(self, int32_t i, uint32_t offset, unsigned char *dest, uint32_t n) noexcept nogil:
+        self.walk(i, offset, dest, n, WALK_READ)
+
+    cdef bint equals(self, int32_t i, uint32_t offset, const unsigned char *src, uint32_t n) noexcept nogil:
+        return self.walk(i, offset, <unsigned char *>src, n, WALK_COMPARE)
 
     cdef uint64_t checksum(self, int32_t i) noexcept nogil:
         cdef uint32_t bs = self.hdr.block_size
@@ -293,19 +298,7 @@ cdef class SharedStore:
         return i
 
     cdef void write(self, int32_t i, uint32_t offset, const unsigned char *src, uint32_t n) noexcept nogil:
-        cdef uint32_t bs = self.hdr.block_size
-        cdef int32_t b = self.slots[i].first_block
-        cdef uint32_t skip = offset // bs, at = offset % bs, take
-        while skip:
-            b = self.block_next[b]
-            skip -= 1
-        while n:
-            take = bs - at if bs - at < n else n
-            memcpy(self.block(b) + at, src, take)
-            src += take
-            n -= take
-            at = 0
-            b = self.block_next[b]
+        self.walk(i, offset, <unsigned char *>src, n, WALK_WRITE)
 
     cdef void publish(self, int32_t i, double now) noexcept nogil:
         """Make a fully written slot reachable."""
