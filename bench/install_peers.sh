@@ -4,8 +4,8 @@
 # Idempotent: run it as often as you like. Debian packages go on the system;
 # the Python peers go into their own venv, bench/.venv, so their versions of
 # shared libraries (Flask, httptools, ...) never leak into prefork's tests.
-# prefork is installed into the same venv, editable (so the benchmark always
-# measures the working tree): every server then starts from the same
+# prefork goes into the same venv as the working tree itself (so the
+# benchmark always measures it): every server then starts from the same
 # interpreter and site-packages, and resident memory compares like for like.
 #
 # A peer that fails to install is reported and skipped; the harness later
@@ -32,9 +32,24 @@ apt_install wrk nginx-light libev-dev util-linux || echo "WARNING: apt install f
 pip="$venv/bin/pip"
 "$pip" install -q --upgrade pip >/dev/null 2>&1 || true
 
-# prefork itself, from this checkout (compiles the extensions in place).
-"$pip" install -q -e "$here/.." >/tmp/prefork-bench-pip.log 2>&1 \
-    || { echo "WARNING: prefork did not install into the venv:"; tail -n 3 /tmp/prefork-bench-pip.log; }
+# prefork itself: the checkout's extensions built in place, the checkout put
+# on the venv's path by a .pth file and a prefork-serve script beside the
+# other servers'. That is what a site-packages install looks like to the
+# interpreter. (pip install -e would add an import finder that loads pathlib
+# and urllib into every process: 0.6 MiB per worker that no production
+# install carries, and the memory columns would be off by that much.)
+checkout="$(cd "$here/.." && pwd)"
+if "$pip" uninstall -q -y prefork >/dev/null 2>&1; then :; fi
+if "$pip" install -q setproctitle Cython setuptools >/tmp/prefork-bench-pip.log 2>&1 \
+        && (cd "$checkout" && "$venv/bin/python" setup.py -q build_ext --inplace) >>/tmp/prefork-bench-pip.log 2>&1; then
+    site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    echo "$checkout" >"$site/prefork-checkout.pth"
+    printf '#!%s\nimport sys\nfrom prefork.cli import main\nsys.exit(main())\n' \
+        "$venv/bin/python" >"$venv/bin/prefork-serve"
+    chmod +x "$venv/bin/prefork-serve"
+else
+    echo "WARNING: prefork did not install into the venv:"; tail -n 3 /tmp/prefork-bench-pip.log
+fi
 
 # The harness's own needs, plus the app frameworks used by apps/.
 "$pip" install -q matplotlib flask 2>/dev/null || echo "WARNING: matplotlib/flask failed"

@@ -2,16 +2,14 @@
 
 A Child is the master's record of one worker process. ``fork_worker``
 forks; in the child it resets what the master set up (signal handlers, the
-wake-up pipe, other workers' slots), reseeds ``random``, and runs the
-Worker, ending with ``os._exit`` so it never returns into the master.
+wake-up pipe, other workers' slots) and runs the Worker, ending with
+``os._exit`` so it never returns into the master. (``random`` reseeds
+itself after a fork.)
 """
 import logging
 import os
-import random
 import signal
 import sys
-from dataclasses import dataclass, field
-from typing import Optional
 
 from prefork import exitcodes, hooks
 from prefork.heartbeat import Slot
@@ -19,16 +17,24 @@ from prefork.proctitle import set_title
 from prefork.worker import Worker
 
 
-@dataclass(eq=False)
 class Child:
-    number: int
-    generation: int
-    slot: Slot = field(default_factory=Slot)
-    pid: Optional[int] = None
-    stopping: bool = False          # TERM/QUIT sent; not counted as serving
-    replace: bool = False           # the master wants it replaced (memory)
-    aborted: bool = False           # SIGABRT sent after a missed heartbeat
-    kill_at: Optional[float] = None  # SIGKILL it if still alive at this time
+    """The master's record of one worker process."""
+
+    __slots__ = ("number", "generation", "slot", "pid", "stopping", "replace",
+                 "aborted", "kill_at")
+
+    def __init__(self, number, generation, slot=None):
+        self.number = number
+        self.generation = generation
+        self.slot = Slot() if slot is None else slot
+        self.pid = None
+        self.stopping = False       # TERM/QUIT sent; not counted as serving
+        self.replace = False        # the master wants it replaced (memory)
+        self.aborted = False        # SIGABRT sent after a missed heartbeat
+        self.kill_at = None         # SIGKILL it if still alive at this time
+
+    def __repr__(self):
+        return f"Child(number={self.number}, generation={self.generation}, pid={self.pid})"
 
     def ready(self):
         return self.slot.ready
@@ -80,7 +86,6 @@ def _reset_after_fork(arbiter, child):
         other.slot.close()
     arbiter.children.clear()
     child.pid = os.getpid()
-    random.seed()
     return arbiter.wake_w
 
 

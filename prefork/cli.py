@@ -12,6 +12,22 @@ from prefork import __version__, config, exitcodes
 from prefork.log import setup_logging
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, sized without importing shutil.
+
+    argparse builds a formatter for every add_argument() call and its
+    default width comes from shutil, which loads bz2, lzma and zlib: half a
+    MiB that every forked worker would carry in its resident set.
+    """
+
+    def __init__(self, prog):
+        try:
+            width = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size().columns
+        except (ValueError, OSError):
+            width = 80
+        super().__init__(prog, width=max(width - 2, 40))
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # One line, not argparse's usage block: scripts and logs stay readable.
@@ -19,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    parser = _Parser(prog="prefork-serve",
+    parser = _Parser(prog="prefork-serve", formatter_class=_HelpFormatter,
                      description="Serve a WSGI application with pre-forked worker processes.")
     parser.add_argument("app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app")
     parser.add_argument("--version", action="version", version=f"prefork {__version__}")

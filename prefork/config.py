@@ -12,10 +12,7 @@ import grp
 import os
 import pwd
 import re
-import runpy
 import types
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
 
 from prefork import hooks
 from prefork.sockets import parse_address
@@ -127,18 +124,29 @@ def access_format(text):
     return check_access_format(str(text))
 
 
-@dataclass(frozen=True)
 class Setting:
-    name: str                       # attribute name; flag is --name-with-dashes
-    default: Any
-    parse: Callable[[Any], Any]
-    expected: str                   # the expected form, for error messages
-    help: str
-    section: str
-    multiple: bool = False          # the flag may be repeated
-    short: Optional[str] = None
-    switch: bool = False            # a flag without a value (on/off)
-    shown: Optional[str] = None     # the default as documented, when it depends on the machine
+    """One setting. A plain class, not a dataclass: dataclasses and typing
+    would load inspect, ast and dis into the master, and every forked worker
+    would carry them in its resident set."""
+
+    __slots__ = ("name", "default", "parse", "expected", "help", "section",
+                 "multiple", "short", "switch", "shown")
+
+    def __init__(self, name, default, parse, expected, help, section,
+                 multiple=False, short=None, switch=False, shown=None):
+        self.name = name            # attribute name; flag is --name-with-dashes
+        self.default = default
+        self.parse = parse          # text (or a config file's value) -> value; ValueError if bad
+        self.expected = expected    # the expected form, for error messages
+        self.help = help
+        self.section = section
+        self.multiple = multiple    # the flag may be repeated
+        self.short = short
+        self.switch = switch        # a flag without a value (on/off)
+        self.shown = shown          # the default as documented, when it depends on the machine
+
+    def __repr__(self):
+        return f"Setting({self.name!r})"
 
     @property
     def flag(self):
@@ -279,6 +287,7 @@ def _convert_multiple(setting, raw, source):
 def from_file(settings, path):
     """Apply a Python config file: each module-level name is a setting or a hook."""
     try:
+        import runpy                # only a master given a config file needs it
         namespace = runpy.run_path(path, run_name="__config__")
     except FileNotFoundError:
         raise ConfigError(f"--config: file {path!r} not found; expected a Python file path") from None

@@ -9,8 +9,7 @@ from systemd or from an old master (USR2) are adopted, the rest are bound.
 """
 import os
 import sys
-import sysconfig
-from dataclasses import dataclass
+from collections import namedtuple
 
 from prefork import exitcodes, hooks, systemd
 from prefork.cache_setup import reload_cache
@@ -22,14 +21,9 @@ from prefork.sockets import BindError, adopt_fd, close_listener, open_listeners
 INHERIT_ENV = "PREFORK_INHERIT_FDS"     # set by an old master for its successor (USR2)
 
 
-@dataclass
-class Pending:
-    """What a reload replaced, to restore it if the reload fails."""
-    settings: object
-    app: object
-    listeners: list
-    generation: int
-    unused: list            # old listeners the new settings no longer bind
+# What a reload replaced, to restore it if the reload fails. `unused`: old
+# listeners the new settings no longer bind.
+Pending = namedtuple("Pending", "settings app listeners generation unused")
 
 
 def open_initial_listeners(arbiter):
@@ -121,8 +115,9 @@ def import_app_fresh(arbiter, first=False):
     import fails, the previous modules are put back."""
     if first:
         arbiter.baseline_modules = set(sys.modules)
+    installed = _installed_paths()
     saved = {name: module for name, module in sys.modules.items()
-             if name not in arbiter.baseline_modules and _is_project_module(module)}
+             if name not in arbiter.baseline_modules and _is_project_module(module, installed)}
     for name in saved:
         del sys.modules[name]
     try:
@@ -132,11 +127,13 @@ def import_app_fresh(arbiter, first=False):
         raise
 
 
-_INSTALLED = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib",
-                                                          "platlib")})
+def _installed_paths():
+    # sysconfig is loaded on the first reload only, not into every worker.
+    import sysconfig
+    return tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
 
 
-def _is_project_module(module):
+def _is_project_module(module, installed):
     path = getattr(module, "__file__", None) or ""
     name = getattr(module, "__name__", "")
-    return bool(path) and not path.startswith(_INSTALLED) and not name.startswith("prefork")
+    return bool(path) and not path.startswith(installed) and not name.startswith("prefork")

@@ -145,7 +145,10 @@ def address_key(text):
     if family == socket.AF_UNIX:
         return (family, os.path.abspath(address))
     try:
-        info = socket.getaddrinfo(address[0], address[1], family, socket.SOCK_STREAM)
+        # An ASCII host goes as bytes: a str would load the idna codec
+        # (with unicodedata) into the master and so into every worker.
+        host = address[0].encode("ascii") if address[0].isascii() else address[0]
+        info = socket.getaddrinfo(host, address[1], family, socket.SOCK_STREAM)
         return (family, info[0][4][0], address[1])
     except OSError:
         return (family, address[0], address[1])

@@ -16,7 +16,6 @@ import faulthandler
 import gc
 import logging
 import os
-import random
 import signal
 
 from prefork import exitcodes, hooks
@@ -49,7 +48,9 @@ class Worker:
         self.drain_deadline = None
         self.signals = []           # recorded by the handlers, acted on by the loop
         jitter = settings.max_requests_jitter
-        self.max_requests = settings.max_requests + (random.randint(0, jitter) if jitter else 0)
+        # os.urandom rather than the random module, which workers need not load.
+        self.max_requests = settings.max_requests + (
+            int.from_bytes(os.urandom(4), "little") % (jitter + 1) if jitter else 0)
 
     def run(self):
         """Serve until told to stop; returns the exit code."""

@@ -34,11 +34,12 @@ def serve_command():
 class Server:
     """A running prefork-serve; ``stop()`` ends it by its own pid."""
 
-    def __init__(self, app, *flags, env=None, host="127.0.0.1", port=None, wait=True, cwd=APPS):
+    def __init__(self, app, *flags, env=None, host="127.0.0.1", port=None, wait=True, cwd=APPS,
+                 command=None):
         self.host = host
         self.port = port or free_port(host)
         bind = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.args = serve_command() + [app, "--bind", bind, *flags]
+        self.args = (command or serve_command()) + [app, "--bind", bind, *flags]
         full_env = dict(os.environ, PYTHONPATH=APPS + os.pathsep + os.environ.get("PYTHONPATH", ""),
                         PYTHONUNBUFFERED="1")
         full_env.update(env or {})

@@ -26,6 +26,15 @@ class Prober(threading.Thread):
                 self.refused.append(repr(exc))
 
 
+def read_pid(path):
+    """The pid in a pid file, or None while it is absent: the old master
+    renames its file at once on USR2, and the new one writes it later."""
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def test_usr2_then_term_of_the_old_master_never_refuses(server_factory, tmp_path):
     pid_file = tmp_path / "prefork.pid"
     server = server_factory("pids:app", "--workers", "2", "--pid", str(pid_file))
@@ -34,8 +43,8 @@ def test_usr2_then_term_of_the_old_master_never_refuses(server_factory, tmp_path
     prober.start()
     with Load(server.port, clients=2) as load:
         server.signal(signal.SIGUSR2)
-        new_master = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != str(server.pid)
-                                  and pid_file.read_text().strip(), message="the new pid file"))
+        new_master = wait_for(lambda: read_pid(pid_file) not in (None, server.pid) and read_pid(pid_file),
+                              message="the new pid file")
         assert (tmp_path / "prefork.pid.oldbin").read_text().strip() == str(server.pid)
         new_workers = wait_for(lambda: len(workers(new_master)) == 2 and workers(new_master))
         assert cmdline(server.pid).endswith("(old)")
