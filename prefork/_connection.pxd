@@ -2,13 +2,13 @@
 from libc.stdint cimport uint32_t
 
 from prefork._cachegate cimport CacheGate, CacheTicket
-from prefork._loop cimport EventLoop, Handler
+from prefork._loop cimport BatchHook, EventLoop, Handler
 from prefork._response cimport HeadBuilder
 from prefork._speedups cimport Request, RequestParser
 from prefork._wsgi cimport EnvironBuilder, WSGICall
 
 
-cdef class HTTPService:
+cdef class HTTPService(BatchHook):
     """Per-worker state shared by every connection."""
     cdef readonly EventLoop loop
     cdef object app
@@ -35,7 +35,13 @@ cdef class HTTPService:
     cdef unsigned char *status_slot
     cdef Py_ssize_t status_size
     cdef object status_buffer
+    # connections whose responses go out at the end of this batch of events
+    cdef list deferred
+    cdef double deferred_since      # monotonic time of the first of them
 
+    cdef int defer_flush(self, Connection conn) except -1
+    cdef int flush_deferred(self) except -1
+    cdef int end_batch(self) except -1
     cdef int mark_busy(self, Request req) except -1
     cdef void mark_idle(self)
 
@@ -72,6 +78,7 @@ cdef class Connection(Handler):
     cdef bint closing                # close once the write queue is empty
     cdef bint closed
     cdef bint peer_eof
+    cdef bint flush_pending          # in service.deferred
     cdef int requests
     # the request being read / served
     cdef Request request
@@ -107,7 +114,7 @@ cdef class Connection(Handler):
     cdef int run_inline(self, dict environ) except -1
     cdef int send_result(self, WSGICall call, object result) except -1
     cdef int start_head(self, WSGICall call, long long known_length) except -1
-    cdef int pump_body(self) except -1
+    cdef int pump_body(self, bint first=*) except -1
     cdef int push_chunk(self, object data) except -1
     cdef int pump_sendfile(self) except -1
     cdef int finish_response(self) except -1

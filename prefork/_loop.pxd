@@ -1,5 +1,13 @@
 # C interface of the worker's event loop (prefork/_loop.pyx).
 from libc.stdint cimport uint32_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+
+cdef inline double monotonic() noexcept nogil:
+    """CLOCK_MONOTONIC in seconds (a vDSO call, no syscall)."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 cdef class Handler:
@@ -11,7 +19,14 @@ cdef class Handler:
     cdef void abort(self)
 
 
+cdef class BatchHook:
+    """Work postponed to the end of the loop's current batch of events."""
+    # Called once per iteration, after the batch's events and callbacks.
+    cdef int end_batch(self) except -1
+
+
 cdef class EventLoop:
+    cdef BatchHook batch_hook       # or None
     cdef int epfd
     cdef int wakefd                 # eventfd written by call_soon_threadsafe
     cdef dict handlers              # fd -> Handler

@@ -15,7 +15,6 @@ import threading
 from cpython.exc cimport PyErr_CheckSignals
 from libc.errno cimport EINTR, errno
 from libc.stdint cimport uint32_t, uint64_t
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from posix.unistd cimport close, read, write
 
 cdef extern from "sys/epoll.h" nogil:
@@ -54,12 +53,6 @@ EXCLUSIVE = EPOLLEXCLUSIVE
 
 cdef enum:
     MAX_EVENTS = 256
-
-
-cdef inline double monotonic() nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 cdef class Handler:
@@ -101,6 +94,11 @@ cdef class _WakeHandler(Handler):
         with self.loop.lock:
             self.loop.ready.extend(self.loop.pending)
             self.loop.pending.clear()
+        return 0
+
+
+cdef class BatchHook:
+    cdef int end_batch(self) except -1:
         return 0
 
 
@@ -235,6 +233,11 @@ cdef class EventLoop:
                 handler.abort()
         if self.ready:
             self.run_ready()
+        if self.batch_hook is not None:
+            try:
+                self.batch_hook.end_batch()
+            except Exception:
+                self.log.exception("error at the end of an event batch")
         if self.timers:
             self.run_timers()
         return 0
