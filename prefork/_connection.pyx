@@ -632,7 +632,8 @@ cdef class Connection(Handler):
         else:
             self.send_result(call, outcome)
         if not self.closed:
-            self.flush()
+            # With the other calls that finished in this batch of events.
+            self.service.defer_flush(self)
 
     # -- responses out ----------------------------------------------------
 
