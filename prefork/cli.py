@@ -40,7 +40,8 @@ def build_parser():
     parser.add_argument("app", metavar="MODULE:APP", help="the WSGI application, e.g. myproject.wsgi:app")
     parser.add_argument("--version", action="version", version=f"prefork {__version__}")
     parser.add_argument("--check-config", action="store_true",
-                        help="Validate the settings, print nothing and exit 0 (2 if one is bad).")
+                        help="Validate the settings and import the app, print nothing and exit 0 "
+                             "(2 if a setting is bad, 4 if the app does not load).")
     parser.add_argument("--print-config", action="store_true",
                         help="Print the effective settings and exit.")
     config.add_arguments(parser)
@@ -53,6 +54,20 @@ def load_settings(argv, environ=os.environ):
     return namespace, config.load(namespace, environ)
 
 
+def check_app(spec, settings):
+    """--check-config: import the app as a worker would (from --chdir), so a
+    deployment script learns of a broken import before it restarts anything."""
+    from prefork.importer import AppImportError, import_app
+    if settings.chdir:
+        os.chdir(settings.chdir)
+    try:
+        import_app(spec)
+    except AppImportError as exc:
+        sys.stderr.write(f"prefork-serve: error: {exc}\n")
+        return exitcodes.APP_LOAD
+    return exitcodes.OK
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -61,7 +76,7 @@ def main(argv=None):
         sys.stderr.write(f"prefork-serve: error: {exc}\n")
         return exitcodes.USAGE
     if namespace.check_config:
-        return exitcodes.OK
+        return check_app(namespace.app, settings)
     if namespace.print_config:
         print(config.describe(settings))
         return exitcodes.OK

@@ -19,6 +19,26 @@ def test_check_config_exits_0_when_valid(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
+@pytest.mark.parametrize("app,expected", [
+    ("no_such_module:app", "module 'no_such_module' not found"),
+    ("hello:no_such_app", "module 'hello' has no attribute 'no_such_app'"),
+    ("broken_import:app", "importing 'broken_import' failed"),
+])
+def test_check_config_imports_the_app(app, expected):
+    result = run_cli(app, "--check-config")
+    assert result.returncode == 4, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"prefork-serve: error: {expected}"), lines
+
+
+def test_check_config_imports_the_app_from_chdir(tmp_path):
+    (tmp_path / "elsewhere_app.py").write_text("def app(environ, start_response):\n    return []\n")
+    assert run_cli("elsewhere_app:app", "--check-config").returncode == 4
+    result = run_cli("elsewhere_app:app", "--check-config", "--chdir", str(tmp_path))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
 @pytest.mark.parametrize("args,env,expected", [
     (["--workers", "0"], {}, "--workers: invalid value '0'; expected an integer >= 1"),
     ([], {"PREFORK_TIMEOUT": "soon"}, "PREFORK_TIMEOUT: invalid value 'soon'; expected seconds > 0"),
