@@ -44,6 +44,7 @@ cdef class SharedCache:
     cdef public int status              # a LookupStatus
     cdef public bint fill_won           # this caller holds the fill marker for the key
     cdef readonly uint64_t key_hash     # hash of the key looked up (for end_fill_hash)
+    cdef readonly uint64_t fill_generation  # the store's drop_generation when the fill was won
 
     # (a) request complete. Returns the response bytes to send (status
     # CACHE_HIT or CACHE_STALE) or None. `now` is monotonic (loop.now).
@@ -52,11 +53,13 @@ cdef class SharedCache:
     cdef object lookup_bytes(self, bytes method, bytes host, bytes target, list headers,
                              int minor, bint keep_alive, double now, bint for_error)
     # (b) response complete: store what prefork.cache.decide() allowed.
-    # Returns 1 if stored, 0 if not (decision says no, too large, bad header).
+    # Returns 1 if stored, 0 if not (decision says no, too large, bad header,
+    # or, for a fill, its key was invalidated while the app ran).
     cdef int put_request(self, Request req, object decision, object status, list headers,
-                         bytes body, double now) except -1
+                         bytes body, double now, uint64_t fill_generation) except -1
     cdef int put(self, bytes host, bytes target, list request_headers, object decision,
-                 object status, list headers, bytes body, double now) except -1
+                 object status, list headers, bytes body, double now,
+                 bint fill, uint64_t fill_generation) except -1
     # (c) unsafe method succeeded / PURGE: drop every variant; returns how many.
     cdef int drop(self, bytes host, bytes target, bint purge) except -1
     # Stampede control by key hash (key_hash after a lookup).

@@ -515,6 +515,7 @@ cdef class SharedCache:
                     self.status = CACHE_STALE
                     if not for_error:
                         self.fill_won = self.shm.begin_fill(h, now, self.fill_timeout)
+                        self.fill_generation = self.shm.hdr.drop_generation
                 else:
                     self.shm.hdr.counters.hits += 1
                     self.status = CACHE_HIT
@@ -524,19 +525,22 @@ cdef class SharedCache:
                 self.status = CACHE_MISS    # a HEAD response has no body to store
                 return None
             self.fill_won = self.shm.begin_fill(h, now, self.fill_timeout)
+            self.fill_generation = self.shm.hdr.drop_generation
             self.status = CACHE_MISS if self.fill_won else CACHE_BUSY
             return None
         finally:
             self.shm.unlock()
 
     cdef int put_request(self, Request req, object decision, object status, list headers,
-                         bytes body, double now) except -1:
+                         bytes body, double now, uint64_t fill_generation) except -1:
         if req.method != b"GET":
             return 0
-        return self.put(req.host, req.target, req.headers, decision, status, headers, body, now)
+        return self.put(req.host, req.target, req.headers, decision, status, headers, body, now,
+                        True, fill_generation)
 
     cdef int put(self, bytes host, bytes target, list request_headers, object decision,
-                 object status, list headers, bytes body, double now) except -1:
+                 object status, list headers, bytes body, double now,
+                 bint fill, uint64_t fill_generation) except -1:
         cdef Py_ssize_t klen, total, offset
         cdef uint64_t h
         cdef int32_t i
@@ -560,6 +564,11 @@ cdef class SharedCache:
         h = self.shm.hash(self.key_buf.data, klen)
         self.shm.lock()
         try:
+            if fill and not self.shm.fill_still_valid(h, fill_generation):
+                # An unsafe request changed the resource while the app ran:
+                # this body may predate the change (RFC 9111 §4.4).
+                self.shm.hdr.counters.fills_voided += 1
+                return 0
             i = self.find(h, klen, request_headers)
             while i >= 0:               # the variants this request selects are replaced
                 self.shm.remove(i)
@@ -599,6 +608,7 @@ cdef class SharedCache:
         h = self.shm.hash(self.key_buf.data, klen)
         self.shm.lock()
         try:
+            self.shm.void_fills(h)
             i = self.shm.first_in_bucket(h)
             while i >= 0:
                 following = self.shm.slots[i].bucket_next
@@ -619,6 +629,7 @@ cdef class SharedCache:
         cdef bint won
         self.shm.lock()
         won = self.shm.begin_fill(h, now, self.fill_timeout)
+        self.fill_generation = self.shm.hdr.drop_generation
         self.shm.unlock()
         return won
 
@@ -646,7 +657,16 @@ cdef class SharedCache:
         return bool(self.put(as_bytes(host), as_bytes(target),
                              field_list(request_headers), decision,
                              status, list(headers), as_bytes(body),
-                             time.monotonic() if now is None else now))
+                             time.monotonic() if now is None else now, False, 0))
+
+    def store_fill(self, host, target, request_headers, decision, status, headers, body, *,
+                   fill_generation, now=None):
+        """store() for the process that won the key's fill (begin_fill):
+        refused if the key was invalidated since."""
+        return bool(self.put(as_bytes(host), as_bytes(target),
+                             field_list(request_headers), decision,
+                             status, list(headers), as_bytes(body),
+                             time.monotonic() if now is None else now, True, fill_generation))
 
     def invalidate(self, host, target):
         return self.drop(as_bytes(host), as_bytes(target), False)

@@ -11,6 +11,7 @@ cdef class CacheTicket:
     cdef str state                  # "HIT", "STALE", "MISS", "BYPASS" or None (for logs)
     cdef bint fill                  # this request holds the key's fill marker
     cdef uint64_t key_hash
+    cdef uint64_t fill_generation   # the store's, when the fill was won
     cdef object decision            # prefork.cache.Decision while capturing
     cdef list body                  # captured body chunks, or None
     cdef Py_ssize_t size

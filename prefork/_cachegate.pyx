@@ -68,6 +68,7 @@ cdef class CacheGate:
             # the others keep getting the stale copy.
             t.fill = True
             t.key_hash = cache.key_hash
+            t.fill_generation = cache.fill_generation
             t.state = "MISS"
             return None
         if answer is not None:
@@ -78,6 +79,7 @@ cdef class CacheGate:
             if cache.fill_won:
                 t.fill = True
                 t.key_hash = cache.key_hash
+                t.fill_generation = cache.fill_generation
         else:
             t.state = "BYPASS"
         return None
@@ -152,7 +154,7 @@ cdef class CacheGate:
         cdef SharedCache cache = self.cache
         if t.capturing and complete:
             body = t.body[0] if len(t.body) == 1 else b"".join(t.body)
-            cache.put_request(req, t.decision, status, headers, body, now)
+            cache.put_request(req, t.decision, status, headers, body, now, t.fill_generation)
         self.abandon(t)
         if req.method in UNSAFE:
             for host, target in self.invalidated_uris(req.method, req.host or b"", req.target,

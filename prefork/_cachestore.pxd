@@ -29,6 +29,7 @@ cdef struct Counters:
     uint64_t invalidations      # entries dropped by invalidate()
     uint64_t purges             # entries dropped by purge()
     uint64_t fill_busy          # begin_fill() answers "someone else is filling"
+    uint64_t fills_voided       # fills not stored: their key was invalidated meanwhile
     uint64_t recoveries         # resets after a process died holding the lock
     int64_t bytes_used          # blocks held by entries, times block_size
     int64_t bytes_stored        # entry bytes (key, vary, head, body) in those blocks
@@ -61,6 +62,7 @@ cdef struct FillMarker:
     uint64_t hash               # 0: free
     double deadline             # monotonic; the marker is void after it
     int32_t pid
+    int32_t voided              # the key was invalidated during the fill: do not store it
 
 
 cdef struct StoreHeader:
@@ -74,6 +76,9 @@ cdef struct StoreHeader:
     int32_t free_slot, free_block, nfree_blocks
     int32_t lru_head, lru_tail  # most / least recently used
     double lru_interval         # an entry moves to the LRU head at most once per interval
+    # Bumped by every invalidation, purge and reset. A fill without a marker
+    # (every marker taken) stores only if it has not moved since the fill began.
+    uint64_t drop_generation
     Counters counters
 
 
@@ -108,6 +113,8 @@ cdef class SharedStore:
     # Stampede control: one filler per key hash, for at most `timeout` seconds.
     cdef bint begin_fill(self, uint64_t h, double now, double timeout) noexcept nogil
     cdef void end_fill(self, uint64_t h) noexcept nogil
+    cdef void void_fills(self, uint64_t h) noexcept nogil
+    cdef bint fill_still_valid(self, uint64_t h, uint64_t generation) noexcept nogil
 
     # --- private ---
     cdef void reset(self) noexcept nogil

@@ -185,6 +185,7 @@ cdef class SharedStore:
         cdef StoreHeader *hdr = self.hdr
         cdef int32_t k
         hdr.dirty = 1
+        hdr.drop_generation += 1    # fills under way store nothing
         memset(self.slots, 0, hdr.nslots * sizeof(Slot))
         memset(self.fills, 0, hdr.nfills * sizeof(FillMarker))
         for k in range(hdr.nslots):
@@ -406,6 +407,7 @@ cdef class SharedStore:
             f.hash = h
             f.deadline = now + timeout
             f.pid = getpid()
+            f.voided = 0
         return True
 
     cdef void end_fill(self, uint64_t h) noexcept nogil:
@@ -414,6 +416,26 @@ cdef class SharedStore:
         for k in range(self.hdr.nfills):
             if self.fills[k].hash == h and self.fills[k].pid == pid:
                 self.fills[k].hash = 0
+
+    cdef void void_fills(self, uint64_t h) noexcept nogil:
+        """The key is being invalidated: a fill under way for it read the
+        app before the change, so what it brings must not be stored."""
+        cdef int32_t k
+        self.hdr.drop_generation += 1
+        for k in range(self.hdr.nfills):
+            if self.fills[k].hash == h:
+                self.fills[k].voided = 1
+
+    cdef bint fill_still_valid(self, uint64_t h, uint64_t generation) noexcept nogil:
+        """May this process's fill of ``h`` be stored? ``generation``: the
+        drop_generation read when the fill began, for a fill that found no
+        free marker (then any invalidation since voids it)."""
+        cdef int32_t k
+        cdef int32_t pid = getpid()
+        for k in range(self.hdr.nfills):
+            if self.fills[k].hash == h and self.fills[k].pid == pid:
+                return not self.fills[k].voided
+        return self.hdr.drop_generation == generation
 
     # -- Python-level views (tests, stats) ---------------------------------
 

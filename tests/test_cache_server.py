@@ -313,6 +313,24 @@ def test_successful_unsafe_method_invalidates_its_uri(shared, method, status):
     assert calls(shared, path) == 3         # two GETs and the unsafe request
 
 
+def test_a_fill_overtaken_by_an_unsafe_request_is_not_stored(shared):
+    # The GET's app call reads the resource before the PUT changes it, and
+    # ends after the PUT's invalidation: what it brings must not be stored.
+    path = "/slow/overtaken"
+    before = stats(shared)["fills_voided"]
+    slow = {}
+    getter = threading.Thread(target=lambda: slow.update(reply=request(shared, path)))
+    getter.start()
+    wait_for(lambda: calls(shared, path) == 1, message="the fill's app call")
+    assert request(shared, path, "PUT", body=b"new").status == 200
+    getter.join(10)
+    assert slow["reply"].x_cache == "MISS" and b"call=1" in slow["reply"].body
+    assert stats(shared)["fills_voided"] == before + 1
+    fresh = request(shared, path)
+    assert fresh.x_cache == "MISS" and b"call=3" in fresh.body    # GET, PUT, GET
+    assert request(shared, path).x_cache == "HIT"
+
+
 @pytest.mark.parametrize("form", ["relative", "absolute"])
 def test_same_origin_location_is_invalidated(shared, form):
     target = f"/public/loc-{form}"

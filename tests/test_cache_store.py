@@ -203,6 +203,59 @@ def test_fill_marker_is_seen_by_other_processes():
     assert run_in_child(lambda: os._exit(0 if cache.begin_fill(key) else 1)) == 0
 
 
+def store_fill(cache, target, body, generation):
+    return cache.store_fill(HOST, target, [], FOREVER, "200 OK", [("Content-Type", "text/plain")],
+                            body, fill_generation=generation, now=NOW)
+
+
+def test_a_fill_overtaken_by_an_invalidation_of_its_key_is_not_stored():
+    cache = SharedCache(1 << 20, 1 << 16)
+    fetch(cache, b"/a")
+    assert cache.fill_won
+    generation = cache.fill_generation
+    # An unsafe request changes /a while the app is producing the old body.
+    assert run_in_child(lambda: os._exit(cache.invalidate(HOST, b"/a"))) == 0
+    assert not store_fill(cache, b"/a", b"old", generation)
+    cache.end_fill(cache.key(HOST, b"/a"))
+    assert fetch(cache, b"/a") is None and cache.stats()["fills_voided"] == 1
+    # The next fill is not affected.
+    assert cache.fill_won
+    assert store_fill(cache, b"/a", b"new", cache.fill_generation)
+    assert fetch(cache, b"/a") == b"new"
+
+
+def test_an_invalidation_of_another_key_leaves_a_fill_alone():
+    cache = SharedCache(1 << 20, 1 << 16)
+    fetch(cache, b"/a")
+    generation = cache.fill_generation
+    cache.invalidate(HOST, b"/b")
+    assert store_fill(cache, b"/a", b"body", generation)
+    assert fetch(cache, b"/a") == b"body"
+
+
+def test_a_fill_without_a_marker_is_voided_by_any_invalidation():
+    # With every fill marker taken, the fill is unmarked and only the store's
+    # drop generation can tell whether anything was invalidated meanwhile.
+    cache = SharedCache(1 << 20, 1 << 16, fill_slots=1)
+    fetch(cache, b"/other")
+    fetch(cache, b"/a")
+    assert cache.fill_won
+    generation = cache.fill_generation
+    cache.invalidate(HOST, b"/b")
+    assert not store_fill(cache, b"/a", b"body", generation)
+    fetch(cache, b"/a")
+    assert cache.fill_won
+    assert store_fill(cache, b"/a", b"body", cache.fill_generation)
+
+
+def test_clear_voids_the_fills_under_way():
+    cache = SharedCache(1 << 20, 1 << 16)
+    fetch(cache, b"/a")
+    generation = cache.fill_generation
+    cache.clear()
+    assert not store_fill(cache, b"/a", b"body", generation)
+
+
 # -- across processes ------------------------------------------------------------
 
 def test_entry_stored_by_one_child_is_found_by_another():

@@ -10,6 +10,8 @@ called for it, so a test can tell a stored answer from a fresh one.
   own sha256 on the first line;
 - ``/swr/...`` sleeps SWR_SLEEP seconds on every call after the first, so a
   refresh is slow enough for other requests to overlap it;
+- ``/slow/...`` sleeps SLOW_SLEEP seconds on every call (a fill that an
+  unsafe request can overtake);
 - ``/sie-raise/...`` raises and ``/sie-500/...`` answers 500 while the file
   named by $CACHEABLE_FAIL_FILE exists;
 - ``/kb20/...``: a cacheable body of exactly 20 KB;
@@ -28,6 +30,7 @@ import time
 from email.utils import formatdate
 
 SWR_SLEEP = 0.5
+SLOW_SLEEP = 0.6
 LAST_MODIFIED = "Sat, 01 Jan 2022 00:00:00 GMT"
 
 calls = {}
@@ -45,6 +48,7 @@ def route_headers(route, environ):
         "plain": [("Cache-Control", "max-age=60")],
         "short": [("Cache-Control", "max-age=1")],
         "swr": [("Cache-Control", "max-age=1, stale-while-revalidate=30")],
+        "slow": [("Cache-Control", "max-age=60")],
         "sie-raise": [("Cache-Control", "max-age=1, stale-if-error=60")],
         "sie-500": [("Cache-Control", "max-age=1, stale-if-error=60")],
         "private": [("Cache-Control", "private, max-age=60")],
@@ -137,6 +141,8 @@ def app(environ, start_response):
         return respond(start_response, "200 OK", headers, key.encode().ljust(20 * 1024, b"."))
     if route == "swr" and n > 1:
         time.sleep(SWR_SLEEP)
+    if route == "slow":
+        time.sleep(SLOW_SLEEP)
     failing = os.path.exists(os.environ.get("CACHEABLE_FAIL_FILE", "/nonexistent"))
     if route.startswith("sie-") and failing:
         if route == "sie-raise":
