@@ -3,6 +3,9 @@
 It knows nothing of HTTP. Handlers are cdef objects keyed by fd, so a
 readiness event is dispatched without a Python-level call. The GIL is
 released while waiting, so app threads (``--threads``) run meanwhile.
+One iteration: wait, dispatch the batch of events, run the ready callbacks,
+call the ``batch_hook`` (work postponed to the batch's end, such as the
+HTTP service's writes), then the due timers.
 
 Invariants: a handler is in ``handlers`` exactly while its fd is in the
 epoll set; callbacks added from other threads only touch ``pending`` under
