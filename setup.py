@@ -13,6 +13,9 @@ DIRECTIVES = {
     "initializedcheck": False,
     "cdivision": True,
     "embedsignature": True,
+    # Nothing here is picklable (sockets, shared memory, loop state): no
+    # generated __reduce__ code in every module and every worker.
+    "auto_pickle": False,
 }
 
 extensions = [
