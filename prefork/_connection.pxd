@@ -42,6 +42,7 @@ cdef class HTTPService(BatchHook):
     cdef int defer_flush(self, Connection conn) except -1
     cdef int flush_deferred(self) except -1
     cdef int end_batch(self) except -1
+    cdef int accept_during_batch(self) except -1
     cdef int mark_busy(self, Request req) except -1
     cdef void mark_idle(self)
 
