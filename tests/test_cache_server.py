@@ -86,6 +86,14 @@ def stats(server):
     return json.loads(reply.body)
 
 
+def logged_lines(server, target, count):
+    """The access log's lines for ``target``, once there are ``count``."""
+    def lines():
+        found = [line for line in access_lines(server.access_log) if line["target"] == target]
+        return found if len(found) == count else None
+    return wait_for(lines, timeout=5, message=f"{count} access log lines for {target}")
+
+
 def access_lines(path):
     try:
         with open(path) as f:
@@ -444,12 +452,7 @@ def test_access_log_records_the_cache_outcome(shared):
     request(shared, "/public/logged")
     request(shared, "/public/logged")
     request(shared, "/public/logged", "POST", body=b"x")
-
-    def logged():
-        lines = [line for line in access_lines(shared.access_log)
-                 if line["target"] == "/public/logged"]
-        return lines if len(lines) == 3 else None
-    lines = wait_for(logged, timeout=5, message="three access log lines")
+    lines = logged_lines(shared, "/public/logged", 3)
     assert [(line["method"], line["cache"]) for line in lines] == [
         ("GET", "MISS"), ("GET", "HIT"), ("POST", "BYPASS")]
     assert lines[1]["status"] == 200 and lines[1]["bytes"] > 0
@@ -458,12 +461,7 @@ def test_access_log_records_the_cache_outcome(shared):
 def test_access_log_bytes_of_a_hit_count_the_body_only(shared):
     body = request(shared, "/public/logged-bytes").body
     request(shared, "/public/logged-bytes")
-
-    def logged():
-        lines = [line for line in access_lines(shared.access_log)
-                 if line["target"] == "/public/logged-bytes"]
-        return lines if len(lines) == 2 else None
-    lines = wait_for(logged, timeout=5, message="two access log lines")
+    lines = logged_lines(shared, "/public/logged-bytes", 2)
     assert [(line["cache"], line["bytes"]) for line in lines] == [
         ("MISS", len(body)), ("HIT", len(body))]
 

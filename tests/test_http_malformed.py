@@ -3,7 +3,7 @@
 called (RFC 9112 §2.2, §3, §6.3; RFC 9110 §7.2, §15)."""
 import pytest
 
-from wire import app_stats, read_response
+from wire import app_stats, read_response, recv_until_closed
 
 CASES = {
     "bare_lf_line_ending": (b"GET /hello HTTP/1.1\nHost: x\n\n", 400),
@@ -60,12 +60,7 @@ def test_refused_head_request_gets_no_body(server):
     # that came before the head was complete enough to parse.
     with server.connect() as sock:
         sock.sendall(b"HEAD /hello HTTP/1.1\r\nHost: x\r\nFoo bar\r\n\r\n")
-        data = b""
-        while True:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_closed(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400 ")
     assert body == b""

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from procs import wait_for, workers
+from wire import recv_until_closed
 
 
 def slow_request(port, seconds, results):
@@ -62,12 +63,7 @@ def test_term_answers_pipelined_requests_already_received(server_factory):
                      b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.2)
         server.signal(signal.SIGTERM)
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until_closed(sock)
     assert data.count(b"HTTP/1.1 200") == 2, data
     assert data.endswith(b"hello")
     assert server.proc.wait(10) == 0
