@@ -66,7 +66,7 @@ class SharedCache:
     key_hash: int
     """The key hash of the last lookup (for end_fill_hash)."""
     fill_generation: int
-    """The store's drop generation when the last fill was won (for store_fill)."""
+    """The store's drop generation when the last fill was won (for store)."""
     server_line: bytes
     max_entry_bytes: int
     """Larger entries are refused: stop collecting a body past this."""
@@ -88,16 +88,12 @@ class SharedCache:
         ``now`` is monotonic seconds (default time.monotonic())."""
     def store(self, host: Optional[bytes], target: bytes, request_headers: Iterable[Field],
               decision: Any, status: Union[str, bytes], headers: Iterable[Field], body: bytes,
-              *, now: Optional[float] = None) -> bool:
+              *, now: Optional[float] = None, fill_generation: Optional[int] = None) -> bool:
         """Store a response as ``decision`` (a prefork.cache.Decision) allows,
         replacing the variants this request selects. False when not stored
-        (decision says no, too large, a field with CR/LF/NUL)."""
-    def store_fill(self, host: Optional[bytes], target: bytes, request_headers: Iterable[Field],
-                   decision: Any, status: Union[str, bytes], headers: Iterable[Field], body: bytes,
-                   *, fill_generation: int, now: Optional[float] = None) -> bool:
-        """store() by the process that won the key's fill: also False when
-        the key was invalidated since the fill began (its body may be older
-        than the change)."""
+        (decision says no, too large, a field with CR/LF/NUL, or, given the
+        ``fill_generation`` of a lookup that won the key's fill, the key was
+        invalidated since: the body may be older than the change)."""
     def invalidate(self, host: Optional[bytes], target: bytes) -> int:
         """Drop every variant of the URI (RFC 9111 §4.4); returns how many."""
     def purge(self, host: Optional[bytes], target: bytes) -> int:

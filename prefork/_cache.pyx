@@ -653,20 +653,16 @@ cdef class SharedCache:
                                  field_list(headers), minor, keep_alive,
                                  time.monotonic() if now is None else now, for_error)
 
-    def store(self, host, target, request_headers, decision, status, headers, body, *, now=None):
+    def store(self, host, target, request_headers, decision, status, headers, body, *,
+              now=None, fill_generation=None):
+        """``fill_generation`` (from a lookup that won the key's fill): the
+        store is refused if the key was invalidated since."""
         return bool(self.put(as_bytes(host), as_bytes(target),
                              field_list(request_headers), decision,
                              status, list(headers), as_bytes(body),
-                             time.monotonic() if now is None else now, False, 0))
-
-    def store_fill(self, host, target, request_headers, decision, status, headers, body, *,
-                   fill_generation, now=None):
-        """store() for the process that won the key's fill (begin_fill):
-        refused if the key was invalidated since."""
-        return bool(self.put(as_bytes(host), as_bytes(target),
-                             field_list(request_headers), decision,
-                             status, list(headers), as_bytes(body),
-                             time.monotonic() if now is None else now, True, fill_generation))
+                             time.monotonic() if now is None else now,
+                             fill_generation is not None,
+                             0 if fill_generation is None else fill_generation))
 
     def invalidate(self, host, target):
         return self.drop(as_bytes(host), as_bytes(target), False)

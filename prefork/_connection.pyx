@@ -174,6 +174,8 @@ cdef class HTTPService:
 
     cdef int flush_deferred(self) except -1:
         cdef Connection conn
+        # Until empty: the loop must never wait with a response still queued
+        # here, whatever a flush goes on to do.
         while self.deferred:
             batch, self.deferred = self.deferred, []
             for conn in batch:

@@ -204,8 +204,9 @@ def test_fill_marker_is_seen_by_other_processes():
 
 
 def store_fill(cache, target, body, generation):
-    return cache.store_fill(HOST, target, [], FOREVER, "200 OK", [("Content-Type", "text/plain")],
-                            body, fill_generation=generation, now=NOW)
+    """store() as the winner of the key's fill, which began at ``generation``."""
+    return cache.store(HOST, target, [], FOREVER, "200 OK", [("Content-Type", "text/plain")],
+                       body, fill_generation=generation, now=NOW)
 
 
 def test_a_fill_overtaken_by_an_invalidation_of_its_key_is_not_stored():
