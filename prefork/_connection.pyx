@@ -191,9 +191,7 @@ cdef class HTTPService:
         return 0
 
     cdef int end_batch(self) except -1:
-        if self.deferred:
-            self.flush_deferred()
-        return 0
+        return self.flush_deferred()
 
     cdef int accept_during_batch(self) except -1:
         """Accept a connection in the middle of a long batch (slow app calls).
