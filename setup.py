@@ -4,7 +4,7 @@ from setuptools import Extension, setup
 
 # Every compiled module of the package; each .pyx has a .pxd (its C interface)
 # and a .pyi (its documentation for readers and type checkers).
-MODULES = ["_speedups", "_response", "_loop", "_wsgi", "_connection", "_httpfields", "_cachestore", "_cache", "_cachegate"]
+MODULES = ["_speedups", "_response", "_loop", "_wsgi", "_service", "_connection", "_httpfields", "_cachestore", "_cache", "_cachegate"]
 
 DIRECTIVES = {
     "language_level": 3,

@@ -1,65 +1,14 @@
 # C interface of the connection step (prefork/_connection.pyx).
 from libc.stdint cimport uint32_t
 
-from prefork._cachegate cimport CacheGate, CacheTicket
-from prefork._loop cimport BatchHook, EventLoop, Handler
-from prefork._response cimport HeadBuilder
+from prefork._cachegate cimport CacheTicket
+from prefork._loop cimport EventLoop
+from prefork._service cimport HTTPService, ServedConnection
 from prefork._speedups cimport Request, RequestParser
-from prefork._wsgi cimport EnvironBuilder, WSGICall
+from prefork._wsgi cimport WSGICall
 
 
-cdef class HTTPService(BatchHook):
-    """Per-worker state shared by every connection."""
-    cdef readonly EventLoop loop
-    cdef object app
-    cdef HeadBuilder heads
-    cdef readonly EnvironBuilder environ
-    cdef object executor            # ThreadPoolExecutor, or None to run the app inline
-    cdef readonly set connections
-    cdef list acceptors
-    cdef object log
-    cdef object access_log
-    # limits and timeouts
-    cdef Py_ssize_t max_request_line, max_field_size, max_header_size, max_header_count
-    cdef long long max_body_size
-    cdef long long spool_threshold
-    cdef double keepalive_timeout, header_timeout, body_timeout, send_timeout
-    cdef int max_connections
-    cdef int max_keepalive_requests
-    cdef bint accepting
-    cdef readonly bint draining
-    cdef readonly long long requests_served
-    cdef CacheGate gate             # the shared response cache, or None
-    # "METHOD target" of the request the app is running, for the master's
-    # heartbeat log (a slice of shared memory; NULL when not set).
-    cdef unsigned char *status_slot
-    cdef Py_ssize_t status_size
-    cdef object status_buffer
-    # connections whose responses go out at the end of this batch of events
-    cdef list deferred
-    cdef double deferred_since      # monotonic time of the first of them
-
-    cdef int defer_flush(self, Connection conn) except -1
-    cdef int flush_deferred(self) except -1
-    cdef int end_batch(self) except -1
-    cdef int accept_during_batch(self) except -1
-    cdef int mark_busy(self, Request req) except -1
-    cdef void mark_idle(self)
-
-    cdef int connection_closed(self, Connection conn) except -1
-    cdef int pause_accepting(self) except -1
-    cdef int resume_accepting(self) except -1
-
-
-cdef class Acceptor(Handler):
-    cdef HTTPService service
-    cdef object sock
-    cdef bint tcp
-    cdef bint registered
-    cdef int on_events(self, uint32_t events) except -1
-
-
-cdef class Connection(Handler):
+cdef class Connection(ServedConnection):
     cdef HTTPService service
     cdef EventLoop loop
     cdef RequestParser parser
@@ -77,9 +26,7 @@ cdef class Connection(Handler):
     cdef int phase
     cdef double deadline
     cdef bint closing                # close once the write queue is empty
-    cdef bint closed
     cdef bint peer_eof
-    cdef bint flush_pending          # in service.deferred
     cdef int requests
     # the request being read / served
     cdef Request request
@@ -125,9 +72,6 @@ cdef class Connection(Handler):
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
     cdef int write_out(self) except -1
-    cdef int flush(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
-    cdef int close(self) except -1
     cdef bint has_unread_bytes(self)
-    cdef int check_timeout(self, double now) except -1
     cdef int log_access(self) except -1

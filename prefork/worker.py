@@ -19,7 +19,8 @@ import os
 import signal
 
 from prefork import exitcodes, hooks
-from prefork._connection import HTTPService
+from prefork._connection import Connection
+from prefork._service import HTTPService
 from prefork._loop import EventLoop
 from prefork.importer import AppImportError, import_app
 from prefork.log import reopen_logs
@@ -74,7 +75,8 @@ class Worker:
         # again (bench pinned/flask: a full collection walked ~100k objects).
         gc.freeze()
         self.loop = EventLoop()
-        self.service = HTTPService(self.loop, self.app, self.settings, multiprocess=self.multiprocess)
+        self.service = HTTPService(self.loop, self.app, self.settings, Connection,
+                                   multiprocess=self.multiprocess)
         self.service.set_status_slot(self.slot.status_buffer())
         if self.cache is not None:
             self.service.set_cache(self.cache, self.settings)
