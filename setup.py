@@ -4,7 +4,13 @@ from setuptools import Extension, setup
 
 # Every compiled module of the package; each .pyx has a .pxd (its C interface)
 # and a .pyi (its documentation for readers and type checkers).
-MODULES = ["_speedups", "_response", "_loop", "_wsgi", "_service", "_connection", "_httpfields", "_cachestore", "_cache", "_cachegate"]
+MODULES = [
+    "_speedups",
+    "http._response", "http._fields", "http._connection",
+    "worker._loop", "worker._service",
+    "wsgi._bridge",
+    "cache._store", "cache._lookup", "cache._gate",
+]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -19,7 +25,7 @@ DIRECTIVES = {
 }
 
 extensions = [
-    Extension(f"prefork.{name}", [f"prefork/{name}.pyx"], extra_compile_args=["-O2"])
+    Extension(f"prefork.{name}", [f"prefork/{name.replace('.', '/')}.pyx"], extra_compile_args=["-O2"])
     for name in MODULES
 ]
 

@@ -1,4 +1,4 @@
-"""Microbenchmarks of the shared response cache's hot path (prefork/_cache.pyx).
+"""Microbenchmarks of the shared response cache's hot path (prefork/cache/_lookup.pyx).
 
 Run pinned to one core:
     taskset -c 0 python -m pytest bench/bench_cache.py --benchmark-only -q
@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from prefork._cache import SharedCache
-from prefork.cache import decide
+from prefork.cache._lookup import SharedCache
+from prefork.cache.policy import decide
 
 HOST = b"www.example.com"
 TARGET = b"/articles/2024/06/some-article-title?utm_source=news"

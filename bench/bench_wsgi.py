@@ -7,9 +7,9 @@ Run pinned to one core:
 """
 import io
 
-from prefork._response import HeadBuilder
+from prefork.http._response import HeadBuilder
 from prefork._speedups import RequestParser
-from prefork._wsgi import EnvironBuilder
+from prefork.wsgi._bridge import EnvironBuilder
 from prefork.config import Settings
 
 from bench.bench_parser import BROWSER_GET, SMALL_GET

@@ -9,7 +9,10 @@ __version__ = "0.1.0"
 
 try:
     # The request path; the cache modules load only when the cache is on.
-    from prefork import _connection, _loop, _response, _service, _speedups, _wsgi  # noqa: F401
+    from prefork import _speedups  # noqa: F401
+    from prefork.http import _connection, _response  # noqa: F401
+    from prefork.worker import _loop, _service  # noqa: F401
+    from prefork.wsgi import _bridge  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only on a broken install
     raise ImportError(
         "prefork's compiled extension is missing or stale "

@@ -81,7 +81,7 @@ def main(argv=None):
         print(config.describe(settings))
         return exitcodes.OK
     setup_logging(settings)
-    from prefork.arbiter import Arbiter
+    from prefork.master.arbiter import Arbiter
     arbiter = Arbiter(namespace.app, settings, reload_settings=lambda: load_settings(argv)[1],
                       argv=argv)
     return arbiter.run()

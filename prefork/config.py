@@ -15,7 +15,7 @@ import re
 import types
 
 from prefork import hooks
-from prefork.sockets import parse_address
+from prefork.master.sockets import parse_address
 
 
 class ConfigError(Exception):

@@ -1,0 +1,81 @@
+# C interface of the response cache (prefork/cache/_lookup.pyx): keys, Vary,
+# freshness, conditional requests and the bytes of a hit. The connection
+# cimports it; the policy (what may be stored) is prefork/cache/policy.py.
+from libc.stdint cimport int32_t, uint64_t
+
+from prefork.cache._store cimport SharedStore
+from prefork._speedups cimport Request
+
+
+# SharedCache.status after a lookup.
+cdef enum LookupStatus:
+    CACHE_BYPASS = 0    # not answerable from the cache: call the app, store nothing
+    CACHE_MISS = 1      # nothing usable: call the app; store it if fill_won
+    CACHE_BUSY = 2      # nothing usable and another process is filling it
+    CACHE_HIT = 3       # the result is a fresh response (200, ... or a 304)
+    CACHE_STALE = 4     # the result is a stale response; refresh it if fill_won
+
+
+# Slot.flags
+cdef enum:
+    ENTRY_AUTH_OK = 1       # may answer requests with Authorization (RFC 9111 §3.5)
+    ENTRY_VALIDATORS = 2    # may answer conditional requests with 304
+
+
+cdef struct Scratch:
+    unsigned char *data
+    Py_ssize_t size
+
+
+cdef class SharedCache:
+    cdef readonly SharedStore shm
+    cdef readonly bint x_cache          # add X-Cache: HIT / STALE to hits
+    cdef readonly bint verify_reads     # check an entry's checksum before serving it
+    cdef readonly double fill_timeout   # a fill marker is void after this many seconds
+    cdef public bytes server_line       # b"Server: name\r\n" or b"", added to hits
+    cdef list codings                   # content codings Accept-Encoding is reduced to, sorted
+    cdef long date_second
+    cdef bytes date_line
+    cdef Scratch key_buf                # the last key built
+    cdef Scratch value_buf              # a request header's normalized value
+    cdef Scratch meta_buf               # an entry's vary spec or etag, copied out
+
+    # Results of the last lookup (the cdef ones and the def wrapper).
+    cdef public int status              # a LookupStatus
+    cdef public bint fill_won           # this caller holds the fill marker for the key
+    cdef readonly uint64_t key_hash     # hash of the key looked up (for end_fill_hash)
+    cdef readonly uint64_t fill_generation  # the store's drop_generation when the fill was won
+
+    # (a) request complete. Returns the response bytes to send (status
+    # CACHE_HIT or CACHE_STALE) or None. `now` is monotonic (loop.now).
+    # for_error: the app failed, a stale-if-error answer is wanted.
+    cdef object lookup_request(self, Request req, bint keep_alive, double now, bint for_error)
+    cdef object lookup_bytes(self, bytes method, bytes host, bytes target, list headers,
+                             int minor, bint keep_alive, double now, bint for_error)
+    # (b) response complete: store what prefork.cache.policy.decide() allowed.
+    # Returns 1 if stored, 0 if not (decision says no, too large, bad header,
+    # or, for a fill, its key was invalidated while the app ran).
+    cdef int put_request(self, Request req, object decision, object status, list headers,
+                         bytes body, double now, uint64_t fill_generation) except -1
+    cdef int put(self, bytes host, bytes target, list request_headers, object decision,
+                 object status, list headers, bytes body, double now,
+                 bint fill, uint64_t fill_generation) except -1
+    # (c) unsafe method succeeded / PURGE: drop every variant; returns how many.
+    cdef int drop(self, bytes host, bytes target, bint purge) except -1
+    # Stampede control by key hash (key_hash after a lookup).
+    cdef bint claim_fill(self, uint64_t h, double now) except -1
+    cdef int release_fill(self, uint64_t h) except -1
+
+    # --- private ---
+    cdef Py_ssize_t make_key(self, bytes host, bytes target) except -2
+    cdef int32_t find(self, uint64_t h, Py_ssize_t klen, list headers) except -2
+    cdef bint vary_matches(self, int32_t i, list headers) except -1
+    cdef Py_ssize_t request_value(self, list headers, const unsigned char *name,
+                                  Py_ssize_t nlen) except -2
+    cdef Py_ssize_t accept_encoding(self, list headers) except -2
+    cdef bint not_modified(self, int32_t i, list headers) except -1
+    cdef bint etag_listed(self, int32_t i, bytes value) except -1
+    cdef bytes build(self, int32_t i, bint head_only, int minor, bint keep_alive,
+                     double age, bint stale, list headers)
+    cdef bytes date(self)
+    cdef bytes vary_spec(self, object names, list request_headers)

@@ -1,0 +1,28 @@
+"""Documentation of the response cache's shared entry store (prefork/cache/_store.pyx).
+
+One anonymous MAP_SHARED mapping holds a header (robust process-shared
+mutex, counters, free lists, LRU ends), fill markers, entry slots, block
+chains, hash buckets and the fixed-size blocks holding entry bytes. Its C API
+(allocate, write, publish, read, equals, remove, touch, begin_fill, end_fill,
+lock, unlock) is used by prefork/cache/_lookup.pyx only; see _store.pxd.
+
+A process that dies holding the lock makes the next locker drop every entry
+and fill marker (``recoveries`` counts it): nothing half written survives,
+and nobody waits forever.
+"""
+from typing import Dict
+
+class SharedStore:
+    def __init__(self, size_bytes: int, max_entry_bytes: int, block_size: int = 1024,
+                 fill_slots: int = 64, lru_interval: float = 1.0) -> None: ...
+    capacity: int
+    """Bytes entries may occupy (nblocks * block_size)."""
+    block_size: int
+    map_size: int
+    """Bytes mapped; never more than size_bytes."""
+    def counters(self) -> Dict[str, int]:
+        """A consistent snapshot of the shared counters."""
+    def check(self) -> None:
+        """Walk every structure; AssertionError on an inconsistency (tests)."""
+    def _lock_for_test(self) -> None:
+        """Take the lock and keep it: tests kill the holder to check recovery."""

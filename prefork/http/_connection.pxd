@@ -1,0 +1,77 @@
+# C interface of the connection step (prefork/http/_connection.pyx).
+from libc.stdint cimport uint32_t
+
+from prefork.cache._gate cimport CacheTicket
+from prefork.worker._loop cimport EventLoop
+from prefork.worker._service cimport HTTPService, ServedConnection
+from prefork._speedups cimport Request, RequestParser
+from prefork.wsgi._bridge cimport WSGICall
+
+
+cdef class Connection(ServedConnection):
+    cdef HTTPService service
+    cdef EventLoop loop
+    cdef RequestParser parser
+    cdef readonly str remote_addr
+    cdef readonly int remote_port
+    cdef bint tcp
+    # read buffer: unconsumed bytes are buf[rstart:rend]
+    cdef unsigned char *buf
+    cdef Py_ssize_t rstart, rend, rcap
+    # write queue: bytes objects; the first has out_offset bytes already sent
+    cdef list out
+    cdef Py_ssize_t out_offset
+    cdef Py_ssize_t out_bytes
+    cdef uint32_t interest
+    cdef int phase
+    cdef double deadline
+    cdef bint closing                # close once the write queue is empty
+    cdef bint peer_eof
+    cdef int requests
+    # the request being read / served
+    cdef Request request
+    cdef list body_chunks
+    cdef Py_ssize_t body_size
+    cdef object body_file
+    # the response being sent
+    cdef WSGICall call
+    cdef object result
+    cdef object body_iter
+    cdef bint chunked
+    cdef bint send_body
+    cdef long long declared
+    cdef long long sent
+    cdef bint keep_alive
+    cdef object sendfile_src
+    cdef long long sendfile_offset
+    cdef long long sendfile_left
+    cdef double started
+    cdef int status_code            # of the response being sent (for the access log)
+    cdef bint broken                # its framing failed (length mismatch): never cache it
+    cdef CacheTicket ticket         # cache state of the current request (with a gate)
+    cdef object chunk_waiter         # threading.Event an app thread waits on to send its next chunk
+
+    cdef int on_events(self, uint32_t events) except -1
+    cdef void abort(self)
+    cdef int on_readable(self) except -1
+    cdef int on_writable(self) except -1
+    cdef int process(self) except -1
+    cdef int on_head(self) except -1
+    cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1
+    cdef int on_request(self) except -1
+    cdef int run_inline(self, dict environ) except -1
+    cdef int send_result(self, WSGICall call, object result) except -1
+    cdef int start_head(self, WSGICall call, long long known_length) except -1
+    cdef int pump_body(self, bint first=*) except -1
+    cdef int push_chunk(self, object data) except -1
+    cdef int pump_sendfile(self) except -1
+    cdef int finish_response(self) except -1
+    cdef int serve_stored(self, bytes answer) except -1
+    cdef int close_result(self) except -1
+    cdef int send_error(self, int status, str reason, bint head_request=*) except -1
+    cdef int app_error(self) except -1
+    cdef int queue(self, bytes data) except -1
+    cdef int write_out(self) except -1
+    cdef int set_interest(self, uint32_t interest) except -1
+    cdef bint has_unread_bytes(self)
+    cdef int log_access(self) except -1

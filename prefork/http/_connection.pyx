@@ -1,0 +1,807 @@
+"""One client connection: bytes in -> requests -> WSGI app -> responses out.
+
+This is the per-request hot path, compiled so that a keep-alive request costs
+one recv, one parse, one environ, one app call and one send, with Python left
+for the app itself. The sends of one batch of events go out together at its
+end (HTTPService.defer_flush, prefork/worker/_service.pyx), so a client is woken
+once per batch, not once per response.
+
+Invariants:
+- one request is served at a time per connection; pipelined bytes wait in the
+  read buffer (bounded by the parser's limits) and are parsed only once the
+  previous response is fully queued, so responses go out in request order;
+- the app is called only after the whole body has been read (spooled to a
+  temporary file past ``spool_threshold``), so a slow client never holds it;
+- the result's ``close()`` is called exactly once, on success, error or
+  disconnect (PEP 3333);
+- a rejected request is answered with its status and ``Connection: close``
+  and never reaches the app;
+- a response queued during a batch is written by the batch's end, or before
+  the next app call once the batch has run long (HTTPService.flush_if_late):
+  it waits for at most one other app call.
+"""
+import io
+import os
+import time
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.errno cimport EAGAIN, EINTR, errno
+from libc.stdint cimport uint32_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memmove
+from posix.uio cimport iovec, writev
+from posix.unistd cimport close as c_close
+
+from prefork.cache._gate cimport CacheTicket
+from prefork.worker._loop cimport EventLoop
+from prefork.http._response cimport HeadBuilder
+from prefork.worker._service cimport HTTPService, ServedConnection
+from prefork._speedups cimport EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, Request, RequestParser
+from prefork.wsgi._bridge cimport EnvironBuilder, WSGICall
+
+from prefork.http._response import ResponseError
+from prefork._speedups import HTTPError
+from prefork.wsgi._bridge import run_in_thread
+from prefork.http.errors import error_body
+from prefork.wsgi.filewrapper import FileWrapper
+
+cdef extern from "sys/socket.h" nogil:
+    ssize_t recv(int fd, void *buf, size_t n, int flags)
+    int shutdown(int fd, int how)
+    enum:
+        SHUT_WR
+        MSG_PEEK
+        MSG_DONTWAIT
+
+cdef extern from "sys/epoll.h":
+    enum:
+        EPOLLIN
+        EPOLLOUT
+        EPOLLERR
+        EPOLLHUP
+
+cdef enum:
+    READ_CHUNK = 65536          # bytes asked of recv() per call
+    INITIAL_BUFFER = 8192
+    HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
+    MAX_IOV = 64
+
+# Connection phases (what the deadline, if any, guards).
+cdef enum:
+    PHASE_IDLE = 0              # between requests (keep-alive timeout)
+    PHASE_HEAD = 1              # a head is arriving (header timeout)
+    PHASE_BODY = 2              # a body is arriving (body timeout, per read)
+    PHASE_APP = 3               # the app runs in a thread
+    PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
+
+cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+cdef bytes LAST_CHUNK = b"0\r\n\r\n"
+cdef bytes CRLF = b"\r\n"
+
+
+cdef inline object body_bytes(object data):
+    """PEP 3333: body blocks are bytestrings. Checked before a response
+    head is queued, so a str body (the usual mistake) is answered with 500
+    rather than a connection closed with nothing sent."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, str):
+        raise TypeError(f"the app's body must be bytes, not str: {data[:40]!r}")
+    return bytes(data)
+
+
+cdef class Connection(ServedConnection):
+
+    def __cinit__(self):
+        self.buf = NULL
+        self.fd = -1
+
+    def __init__(self, HTTPService service, int fd, str remote_addr, int remote_port, bint tcp):
+        self.service = service
+        self.loop = service.loop
+        self.fd = fd
+        self.remote_addr = remote_addr
+        self.remote_port = remote_port
+        self.tcp = tcp
+        self.parser = RequestParser(service.max_request_line, service.max_field_size,
+                                    service.max_header_size, service.max_header_count,
+                                    service.max_body_size)
+        self.out = []
+        self.interest = EPOLLIN
+        self.phase = PHASE_IDLE
+        self.deadline = self.loop.now + service.header_timeout
+        self.requests = 0
+
+    def __dealloc__(self):
+        if self.buf != NULL:
+            free(self.buf)
+        if self.fd >= 0:
+            c_close(self.fd)
+
+    # -- events ----------------------------------------------------------
+
+    cdef int on_events(self, uint32_t events) except -1:
+        if events & EPOLLIN:
+            self.on_readable()
+        if events & EPOLLOUT and not self.closed:
+            self.on_writable()
+        if events & (EPOLLERR | EPOLLHUP) and not self.closed and not events & (EPOLLIN | EPOLLOUT):
+            self.close()
+        return 0
+
+    cdef void abort(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    cdef int on_readable(self) except -1:
+        cdef ssize_t n
+        cdef unsigned char *grown
+        cdef Py_ssize_t limit
+        cdef HTTPService service = self.service
+        if service.deferred:
+            service.flush_if_late()
+        if self.buf == NULL:
+            self.buf = <unsigned char *>malloc(INITIAL_BUFFER)
+            if self.buf == NULL:
+                raise MemoryError()
+            self.rcap = INITIAL_BUFFER
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        elif self.rcap - self.rend < 1024 and self.rstart > 0:
+            memmove(self.buf, self.buf + self.rstart, self.rend - self.rstart)
+            self.rend -= self.rstart
+            self.rstart = 0
+        if self.rcap - self.rend < 1024:
+            # Grow for a large head; the parser's limits bound how far.
+            limit = self.service.max_header_size + self.service.max_request_line + READ_CHUNK
+            if self.rcap >= limit:
+                self.set_interest(self.interest & ~EPOLLIN)
+                return 0
+            grown = <unsigned char *>realloc(self.buf, min(self.rcap * 2, limit))
+            if grown == NULL:
+                raise MemoryError()
+            self.buf = grown
+            self.rcap = min(self.rcap * 2, limit)
+        n = recv(self.fd, self.buf + self.rend, self.rcap - self.rend, 0)
+        if n > 0:
+            self.rend += n
+            if self.phase == PHASE_IDLE:
+                self.phase = PHASE_HEAD
+                self.deadline = self.loop.now + self.service.header_timeout
+            elif self.phase == PHASE_BODY:
+                self.deadline = self.loop.now + self.service.body_timeout
+            self.process()
+            if not self.closed:
+                service.defer_flush(self)
+        elif n == 0:
+            self.peer_eof = True
+            if self.phase == PHASE_APP or self.phase == PHASE_RESPONSE \
+                    or self.out or self.sendfile_src is not None:
+                # Finish what was asked; stop listening for more. A response
+                # already queued but not yet written counts too: a client that
+                # half-closes after its request still gets all of it (flush()
+                # closes once the queue drains).
+                self.set_interest(self.interest & ~EPOLLIN)
+            else:
+                self.close()
+        elif errno != EAGAIN and errno != EINTR:
+            self.close()
+        return 0
+
+    cdef int on_writable(self) except -1:
+        self.flush()
+        return 0
+
+    # -- requests in ------------------------------------------------------
+
+    cdef int process(self) except -1:
+        """Parse buffered bytes and serve the requests they complete, while
+        no response is in progress."""
+        cdef Py_ssize_t used
+        cdef int event
+        cdef RequestParser parser = self.parser
+        while not self.closed and not self.closing \
+                and self.phase != PHASE_APP and self.phase != PHASE_RESPONSE:
+            try:
+                used = parser.execute(self.buf + self.rstart, self.rend - self.rstart)
+            except HTTPError as exc:
+                self.service.log.info("rejected request from %s: %d %s",
+                                      self.remote_addr, exc.status, exc.reason)
+                head_request = (self.rend - self.rstart >= 5
+                                and memcmp(self.buf + self.rstart, b"HEAD ", 5) == 0)
+                self.rstart = self.rend
+                self.send_error(exc.status, exc.reason, head_request)
+                return 0
+            event = parser.event
+            if event == EV_BODY:
+                self.on_body(self.buf + self.rstart + parser.body_start, parser.body_len)
+            self.rstart += used
+            if event == EV_NEED_MORE:
+                break
+            elif event == EV_HEAD:
+                self.on_head()
+            elif event == EV_DONE:
+                self.on_request()
+        if self.rstart == self.rend:
+            self.rstart = self.rend = 0
+        return 0
+
+    cdef int on_head(self) except -1:
+        cdef Request req = self.parser.request
+        self.request = req
+        self.body_chunks = None
+        self.body_size = 0
+        self.body_file = None
+        if req.chunked or req.content_length > 0:
+            self.phase = PHASE_BODY
+            self.deadline = self.loop.now + self.service.body_timeout
+            # RFC 9110 §10.1.1: 100 Continue only when the body will be read,
+            # and only if the client is still waiting for it.
+            if req.expect_continue and self.rstart == self.rend:
+                self.queue(CONTINUE)
+                self.flush()
+        return 0
+
+    cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1:
+        chunk = PyBytes_FromStringAndSize(<const char *>data, length)
+        self.body_size += length
+        if self.body_file is not None:
+            self.body_file.write(chunk)
+            return 0
+        if self.body_chunks is None:
+            self.body_chunks = []
+        self.body_chunks.append(chunk)
+        if self.body_size > self.service.spool_threshold:
+            # Large bodies wait on disk, not in the worker's memory.
+            import tempfile     # only workers that spool load it
+            self.body_file = tempfile.TemporaryFile(prefix="prefork-body-")
+            self.body_file.write(b"".join(self.body_chunks))
+            self.body_chunks = None
+        return 0
+
+    cdef int on_request(self) except -1:
+        cdef Request req = self.request
+        cdef HTTPService service = self.service
+        if self.body_file is not None:
+            body = self.body_file
+            body.seek(0)
+        elif self.body_chunks is not None:
+            body = io.BytesIO(self.body_chunks[0] if len(self.body_chunks) == 1
+                              else b"".join(self.body_chunks))
+        else:
+            body = io.BytesIO()
+        self.body_chunks = None
+        self.body_file = None
+        self.requests += 1
+        service.requests_served += 1
+        self.keep_alive = req.keep_alive and not service.draining and \
+            not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
+        self.started = time.time() if service.access_log is not None else 0.0
+        if service.gate is not None:
+            if self.ticket is None:
+                self.ticket = CacheTicket()
+            answer = service.gate.before_app(self.ticket, req, self.remote_addr,
+                                             self.keep_alive, self.loop.now)
+            if answer is not None:
+                self.serve_stored(answer)
+                return 0
+        environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
+                                        self.body_size)
+        service.mark_busy(req)
+        self.phase = PHASE_RESPONSE
+        self.deadline = 0
+        if service.executor is None:
+            self.run_inline(environ)
+        else:
+            self.phase = PHASE_APP
+            self.call = WSGICall()
+            service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe, self.threaded_chunk,
+                                    self.threaded_done, self.call, service.app, environ)
+        return 0
+
+    cdef int run_inline(self, dict environ) except -1:
+        cdef WSGICall call = WSGICall()
+        self.call = call
+        try:
+            result = self.service.app(environ, call)
+        except Exception:
+            self.app_error()
+            return 0
+        self.send_result(call, result)
+        return 0
+
+    def threaded_chunk(self, WSGICall call, bytes data, waiter):
+        """Back on the loop thread: one chunk of a body streamed by an app
+        thread (WSGICall.send_chunk). The chunk is written at once; the
+        waiter is released now, or by write_out() once the queue drains."""
+        if self.closed or call is not self.call:
+            call.cancelled = True       # e.g. answered 500 already: stop producing
+            waiter.set()
+            return
+        try:
+            if not call.headers_sent:
+                self.start_head(call, -1)
+                if call.written is not None:
+                    for item in call.written:
+                        self.push_chunk(item)
+                    call.written = None
+            self.push_chunk(data)
+        except Exception:
+            call.cancelled = True
+            waiter.set()
+            self.app_error()
+            return
+        if not self.send_body:
+            call.cancelled = True       # HEAD, 204, 304: no need for more chunks
+        self.chunk_waiter = waiter
+        self.write_out()
+
+    def threaded_done(self, WSGICall call, outcome, exc_info):
+        """Back on the loop thread: an app thread finished this call."""
+        if self.closed or call is not self.call:
+            # Closed, or already answered (a chunk's head was refused).
+            if type(outcome) is FileWrapper:
+                outcome.close()
+            return
+        self.phase = PHASE_RESPONSE
+        if exc_info is not None:
+            # Re-raise so app_error() logs the app thread's traceback once;
+            # logging it here as well left a second, empty "NoneType: None".
+            try:
+                raise exc_info[1]
+            except BaseException:
+                exc_info = None
+                self.app_error()
+        elif call.headers_sent:
+            self.finish_response()      # a streamed body ended (threaded_chunk sent it)
+        else:
+            self.send_result(call, outcome)
+        if not self.closed:
+            # With the other calls that finished in this batch of events.
+            self.service.defer_flush(self)
+
+    # -- responses out ----------------------------------------------------
+
+    cdef int send_result(self, WSGICall call, object result) except -1:
+        """Frame and queue what the app returned."""
+        cdef long long total = 0
+        cdef bint head = self.request.method == b"HEAD"
+        self.result = result
+        try:
+            if call.written is not None:
+                # write() data goes first; what follows is streamed after it.
+                self.body_iter = iter(result)
+                self.start_head(call, -1)
+                for data in call.written:
+                    self.push_chunk(data)
+                self.pump_body(True)
+            elif type(result) is list or type(result) is tuple:
+                for data in result:
+                    total += len(body_bytes(data))
+                self.start_head(call, total)
+                if self.send_body:
+                    for data in result:
+                        self.push_chunk(data)
+                self.finish_response()
+            elif type(result) is FileWrapper and (<object>result).can_sendfile():
+                if self.ticket is not None:
+                    # sendfile() bytes never pass through capture(): not cacheable.
+                    self.service.gate.abandon(self.ticket)
+                self.sendfile_src = result
+                self.sendfile_offset, self.sendfile_left = result.span()
+                self.start_head(call, self.sendfile_left)
+                if self.declared >= 0 and self.declared < self.sendfile_left:
+                    self.sendfile_left = self.declared
+                if not self.send_body:
+                    self.sendfile_left = 0
+                self.pump_sendfile()
+            else:
+                self.body_iter = iter(result)
+                if head:
+                    self.start_head(call, -1)
+                    self.finish_response()
+                else:
+                    self.pump_body(True)
+        except Exception:
+            self.app_error()
+        return 0
+
+    cdef int start_head(self, WSGICall call, long long known_length) except -1:
+        cdef HeadBuilder heads = self.service.heads
+        if call.status is None:
+            raise AssertionError("the app returned without calling start_response()")
+        headers = call.headers
+        self.broken = False
+        if self.service.gate is not None and self.ticket is not None:
+            if str(call.status)[:1] == "5":
+                stale = self.service.gate.stale_for_error(self.ticket, self.request,
+                                                          self.keep_alive, self.loop.now)
+                if stale is not None:
+                    # stale-if-error: the stored answer replaces the app's error.
+                    call.headers_sent = True
+                    self.chunked = False
+                    self.send_body = False
+                    self.declared = -1
+                    self.sent = 0
+                    self.status_code = int((<bytes>stale)[9:12])
+                    self.queue(stale)
+                    return 0
+            headers = self.service.gate.on_head(self.ticket, self.request, call.status, headers)
+        # While draining, the response itself says the connection closes.
+        head = heads.build(self.request.minor, call.status, headers, known_length,
+                           self.keep_alive and not self.service.draining,
+                           self.request.method == b"HEAD")
+        call.headers_sent = True
+        self.keep_alive = heads.keep_alive
+        self.chunked = heads.chunked
+        self.send_body = heads.send_body
+        self.declared = heads.content_length
+        self.status_code = heads.status_code
+        self.sent = 0
+        self.queue(head)
+        return 0
+
+    cdef int push_chunk(self, object data) except -1:
+        cdef Py_ssize_t n = len(data)
+        if n == 0 or not self.send_body:
+            return 0
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self.declared >= 0:
+            if self.sent + n > self.declared:
+                # More than the app's Content-Length: never send past it.
+                self.service.log.error("app sent more than its Content-Length (%d)", self.declared)
+                data = data[:self.declared - self.sent]
+                n = len(data)
+                self.keep_alive = False
+                self.broken = True
+                if n == 0:
+                    return 0
+            self.queue(data)
+        elif self.chunked:
+            self.queue(b"%x\r\n" % n)
+            self.queue(data)
+            self.queue(CRLF)
+        else:
+            self.queue(data)
+        if self.ticket is not None and self.ticket.capturing:
+            self.service.gate.capture(self.ticket, data)
+        self.sent += n
+        return 0
+
+    cdef int pump_body(self, bint first=False) except -1:
+        """Pull chunks from a streamed body until it ends or the write queue
+        is full; resumed from flush() when the socket drains.
+
+        ``first``: called with the app's result. Stop at the first block
+        queued, without writing it: the response then goes out with the
+        batch (HTTPService.defer_flush), and flush() asks for the next block
+        once this one is written, as PEP 3333 wants. Most streamed bodies
+        (a framework's response object) hold a single block."""
+        cdef int pulled = 0
+        cdef WSGICall call = self.call
+        while self.body_iter is not None and self.out_bytes < HIGH_WATER:
+            try:
+                data = next(self.body_iter)
+            except StopIteration:
+                self.body_iter = None
+                if not call.headers_sent:
+                    self.start_head(call, 0)
+                self.finish_response()
+                return 0
+            if not call.headers_sent:
+                if not data:
+                    continue
+                data = body_bytes(data)
+                self.start_head(call, -1)
+            self.push_chunk(data)
+            if first and self.out:
+                break
+            if self.out:
+                # PEP 3333 "Buffering and Streaming": send this block before
+                # asking for the next, which may take the app a while.
+                self.write_out()
+                if self.closed or self.out:
+                    break       # write_out() waits for EPOLLOUT; flush() resumes
+            pulled += 1
+            if pulled >= 16:
+                # Let other connections run; continue once this one drains.
+                self.set_interest(self.interest | EPOLLOUT)
+                break
+        return 0
+
+    cdef int pump_sendfile(self) except -1:
+        cdef Py_ssize_t sent
+        if self.out:
+            self.flush()        # the head goes first
+            if self.out or self.closed or self.sendfile_src is None:
+                # Still writing the head; or flush() went on to send the file
+                # and finish the response itself (and may have started the
+                # next pipelined request): finishing again here would end
+                # that request's response before it was sent.
+                return 0
+        while self.sendfile_left > 0:
+            try:
+                sent = os.sendfile(self.fd, self.sendfile_src.fileno(), self.sendfile_offset,
+                                   min(self.sendfile_left, 1 << 20))
+            except BlockingIOError:
+                self.set_interest(self.interest | EPOLLOUT)
+                self.deadline = self.loop.now + self.service.send_timeout
+                return 0
+            except OSError:
+                self.close()
+                return 0
+            if sent == 0:
+                break       # the file shrank: the framing cannot be kept
+            self.sendfile_offset += sent
+            self.sendfile_left -= sent
+            self.sent += sent
+        self.sendfile_src = None
+        self.finish_response()
+        return 0
+
+    cdef int finish_response(self) except -1:
+        self.service.mark_idle()
+        if self.chunked:
+            self.queue(LAST_CHUNK)
+        elif self.declared >= 0 and self.sent < self.declared and self.send_body:
+            self.service.log.error("app sent %d bytes of its Content-Length %d",
+                                   self.sent, self.declared)
+            self.keep_alive = False
+            self.broken = True
+        if self.ticket is not None and self.call is not None:
+            self.service.gate.on_finish(self.ticket, self.request, self.call.status,
+                                        self.call.headers, not self.broken, self.loop.now)
+        self.close_result()
+        self.log_access()
+        self.call = None
+        self.request = None
+        if self.keep_alive and not self.service.draining:
+            self.phase = PHASE_IDLE
+            self.deadline = self.loop.now + self.service.keepalive_timeout
+            if self.rstart < self.rend:
+                self.phase = PHASE_HEAD
+                self.deadline = self.loop.now + self.service.header_timeout
+        else:
+            self.closing = True
+            self.phase = PHASE_IDLE
+        return 0
+
+    cdef int serve_stored(self, bytes answer) except -1:
+        """Send a complete response the cache gate produced (a hit, a
+        stale answer, PURGE or the counters) in place of the app's."""
+        self.call = None
+        self.phase = PHASE_RESPONSE
+        self.chunked = False
+        self.send_body = False
+        self.declared = -1
+        self.broken = False
+        self.status_code = int(answer[9:12])
+        if self.service.access_log is not None:
+            self.sent = len(answer) - answer.find(b"\r\n\r\n") - 4     # body bytes, as for the app's
+        self.queue(answer)
+        self.finish_response()
+        return 0
+
+    cdef int close_result(self) except -1:
+        result = self.result
+        self.result = None
+        self.body_iter = None
+        if result is not None and type(result) is not list and type(result) is not tuple:
+            close = getattr(result, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    self.service.log.exception("error closing the app's response")
+        return 0
+
+    cdef int app_error(self) except -1:
+        """The app (or its response) failed: answer 500 if nothing was sent
+        yet, otherwise cut the connection; the worker keeps serving."""
+        self.service.log.exception("error in the app")
+        self.service.mark_idle()
+        self.close_result()
+        if self.call is not None and self.call.headers_sent:
+            self.out = []
+            self.out_bytes = 0
+            self.close()
+            return 0
+        if self.ticket is not None and self.request is not None:
+            stale = self.service.gate.stale_for_error(self.ticket, self.request,
+                                                      self.keep_alive, self.loop.now)
+            if stale is not None:
+                self.serve_stored(stale)    # stale-if-error (RFC 5861 §4)
+                return 0
+        self.send_error(500, "Internal Server Error")
+        return 0
+
+    cdef int send_error(self, int status, str reason, bint head_request=False) except -1:
+        """Answer a request the server refuses, then close the connection."""
+        minor = self.request.minor if self.request is not None else 1
+        self.status_code = status
+        body = error_body(status)
+        head = self.service.heads.build(minor, body[0], [("Content-Type", "text/plain; charset=utf-8")],
+                                        len(body[1]), False, False)
+        self.queue(head)
+        if self.request is not None:
+            head_request = self.request.method == b"HEAD"
+        if not head_request:
+            self.queue(body[1])
+        self.closing = True
+        self.phase = PHASE_IDLE
+        self.call = None
+        self.flush()
+        return 0
+
+    # -- bytes out ---------------------------------------------------------
+
+    cdef int queue(self, bytes data) except -1:
+        self.out.append(data)
+        self.out_bytes += len(data)
+        return 0
+
+    cdef int write_out(self) except -1:
+        """Write as much of the queue as the socket takes, with one writev;
+        wait for EPOLLOUT for the rest."""
+        cdef iovec iov[MAX_IOV]
+        cdef int count, i
+        cdef ssize_t n
+        cdef bytes item
+        cdef list out = self.out
+        while out:
+            count = min(len(out), MAX_IOV)
+            for i in range(count):
+                item = <bytes>out[i]
+                iov[i].iov_base = <char *>item
+                iov[i].iov_len = len(item)
+            iov[0].iov_base = <char *>iov[0].iov_base + self.out_offset
+            iov[0].iov_len -= self.out_offset
+            n = writev(self.fd, iov, count)
+            if n < 0:
+                if errno == EINTR:
+                    continue
+                if errno == EAGAIN:
+                    break
+                self.close()        # EPIPE, ECONNRESET: the client is gone
+                return 0
+            self.out_bytes -= n
+            i = 0
+            while i < count and <size_t>n >= iov[i].iov_len:
+                n -= iov[i].iov_len
+                i += 1
+            if i > 0:
+                del out[:i]
+                self.out_offset = n
+            else:
+                self.out_offset += n
+        if out:
+            self.set_interest(self.interest | EPOLLOUT)
+            self.deadline = self.loop.now + self.service.send_timeout
+        if self.chunk_waiter is not None and self.out_bytes < HIGH_WATER:
+            # An app thread waits to produce its next chunk (send_chunk).
+            self.chunk_waiter.set()
+            self.chunk_waiter = None
+        return 0
+
+    cdef int flush(self) except -1:
+        """Write the queue out; once it is empty, go on with the response
+        body or the next request."""
+        self.write_out()
+        if self.closed or self.out:
+            return 0
+        # The queue is empty: continue a streamed body, or what comes next.
+        if self.body_iter is not None:
+            self.pump_body()
+            if self.out and not self.closed:
+                return self.flush()
+        elif self.sendfile_src is not None:
+            self.pump_sendfile()
+            if self.closed:
+                return 0
+        if self.closed:
+            return 0
+        if self.closing and not self.out:
+            self.close()
+            return 0
+        if self.body_iter is None and self.sendfile_src is None:
+            self.set_interest(EPOLLIN if not self.peer_eof else 0)
+            if self.phase == PHASE_HEAD or self.phase == PHASE_IDLE:
+                if self.rstart < self.rend:
+                    self.process()
+                    if not self.closed and self.out:
+                        return self.flush()
+                elif self.peer_eof:
+                    self.close()
+                elif self.service.draining and self.phase == PHASE_IDLE and not self.has_unread_bytes():
+                    # Draining, and the last response is out: a keep-alive
+                    # connection that drain() had to spare closes now.
+                    self.close()
+        return 0
+
+    cdef int set_interest(self, uint32_t interest) except -1:
+        if interest != self.interest and not self.closed:
+            self.interest = interest
+            self.loop.modify(self, interest)
+        return 0
+
+    cdef int close(self) except -1:
+        if self.closed:
+            return 0
+        self.closed = True
+        if self.call is not None:
+            self.call.cancelled = True      # an app thread streaming a body stops
+        if self.chunk_waiter is not None:
+            self.chunk_waiter.set()
+            self.chunk_waiter = None
+        self.close_result()
+        if self.ticket is not None:
+            self.service.gate.abandon(self.ticket)
+        if self.sendfile_src is not None:
+            self.sendfile_src.close()
+            self.sendfile_src = None
+        if self.body_file is not None:
+            self.body_file.close()
+            self.body_file = None
+        self.loop.unregister(self)
+        if self.fd >= 0:
+            if self.closing:
+                # Half-close first so unread request bytes do not turn the
+                # close into a reset that could destroy the last response.
+                shutdown(self.fd, SHUT_WR)
+            c_close(self.fd)
+            self.fd = -1
+        if self.buf != NULL:
+            free(self.buf)
+            self.buf = NULL
+        self.out = []
+        self.service.connection_closed(self)
+        return 0
+
+    cdef bint idle(self) except -1:
+        """Nothing in flight: drain() may close it. One that never carried a
+        request may be sending its first one, and bytes waiting in the
+        socket are a request the loop has not read yet."""
+        return self.phase == PHASE_IDLE and not self.out and self.rstart == self.rend \
+            and self.requests > 0 and not self.has_unread_bytes()
+
+    cdef bint has_unread_bytes(self):
+        cdef char byte
+        return recv(self.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0
+
+    cdef int check_timeout(self, double now) except -1:
+        if self.closed or self.deadline == 0 or now < self.deadline:
+            return 0
+        if self.phase == PHASE_HEAD or self.phase == PHASE_BODY:
+            self.service.log.info("request timeout from %s", self.remote_addr)
+            self.send_error(408, "Request Timeout")
+            if not self.closed and self.out:
+                self.close()    # the client is not reading either
+        elif self.phase == PHASE_IDLE or self.out:
+            self.close()
+        return 0
+
+    cdef int log_access(self) except -1:
+        access = self.service.access_log
+        if access is None:
+            return 0
+        cdef Request req = self.request
+        referer = agent = ""
+        for name, value in req.headers:
+            lname = (<bytes>name).lower()
+            if lname == b"referer":
+                referer = (<bytes>value).decode("latin-1")
+            elif lname == b"user-agent":
+                agent = (<bytes>value).decode("latin-1")
+        access.info("access", extra={"access": {
+            "remote": self.remote_addr or "-",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            "method": req.method.decode("latin-1"), "target": req.target.decode("latin-1"),
+            "version": req.http_version.decode("latin-1"),
+            "status": self.status_code, "bytes": self.sent,
+            "referer": referer, "user_agent": agent,
+            "duration_ms": round((time.time() - self.started) * 1000.0, 3),
+            "cache": self.ticket.state if self.ticket is not None else None}})
+        return 0

@@ -1,0 +1,105 @@
+"""The master's view of its workers, and the fork that starts one.
+
+A Child is the master's record of one worker process. ``fork_worker``
+forks; in the child it resets what the master set up (signal handlers, the
+wake-up pipe, other workers' slots) and runs the Worker, ending with
+``os._exit`` so it never returns into the master. (``random`` reseeds
+itself after a fork.)
+"""
+import logging
+import os
+import signal
+import sys
+
+from prefork import exitcodes, hooks
+from prefork.master.heartbeat import Slot
+from prefork.master.proctitle import set_title
+from prefork.worker.process import Worker
+
+
+class Child:
+    """The master's record of one worker process."""
+
+    __slots__ = ("number", "generation", "slot", "pid", "stopping", "replace",
+                 "aborted", "kill_at")
+
+    def __init__(self, number, generation, slot=None):
+        self.number = number
+        self.generation = generation
+        self.slot = Slot() if slot is None else slot
+        self.pid = None
+        self.stopping = False       # TERM/QUIT sent; not counted as serving
+        self.replace = False        # the master wants it replaced (memory)
+        self.aborted = False        # SIGABRT sent after a missed heartbeat
+        self.kill_at = None         # SIGKILL it if still alive at this time
+
+    def __repr__(self):
+        return f"Child(number={self.number}, generation={self.generation}, pid={self.pid})"
+
+    def ready(self):
+        return self.slot.ready
+
+    def retiring(self, generation):
+        """Waiting to be stopped once a replacement accepts."""
+        return self.generation != generation or self.replace or self.slot.retiring
+
+
+def fork_worker(arbiter, number):
+    """Fork one worker; returns its Child record in the master."""
+    child = Child(number, arbiter.generation)
+    hooks.call(arbiter.settings, "pre_fork", arbiter, child)
+    pid = os.fork()
+    if pid:
+        child.pid = pid
+        return child
+    _run_in_child(arbiter, child)           # never returns
+
+
+def _run_in_child(arbiter, child):
+    code = exitcodes.FAILURE
+    try:
+        notify_fd = _reset_after_fork(arbiter, child)
+        set_title(f"worker {child.number}", arbiter.app_spec)
+        hooks.call(arbiter.settings, "post_fork", arbiter, child)
+        worker = Worker(child.number, arbiter.app_spec, arbiter.settings, arbiter.listeners,
+                        child.slot, notify_fd, app=arbiter.app, cache=arbiter.cache,
+                        multiprocess=arbiter.settings.workers > 1)
+        code = worker.run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else exitcodes.FAILURE
+    except BaseException:
+        logging.getLogger("prefork.error").exception("worker %d failed", child.number)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _reset_after_fork(arbiter, child):
+    """Undo the master's process state; returns the descriptor that wakes
+    the master (the write end of its wake-up pipe)."""
+    for signum in arbiter.HANDLED:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    os.close(arbiter.wake_r)
+    for other in arbiter.children.values():
+        other.slot.close()
+    arbiter.children.clear()
+    child.pid = os.getpid()
+    return arbiter.wake_w
+
+
+def describe_exit(status):
+    """How a process ended, from a waitpid() status, for the log."""
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.WEXITSTATUS(status)}"
+
+
+def rss_bytes(pid):
+    """Resident memory of a process (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0

@@ -1,0 +1,48 @@
+# C interface of the worker's event loop (prefork/worker/_loop.pyx).
+from libc.stdint cimport uint32_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+
+
+cdef inline double monotonic() noexcept nogil:
+    """CLOCK_MONOTONIC in seconds (a vDSO call, no syscall)."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef class Handler:
+    """Something registered with the loop for readiness events on one fd."""
+    cdef public int fd
+    # Called with the epoll event mask. An exception is logged by the loop,
+    # which then calls abort() so the handler can release its fd.
+    cdef int on_events(self, uint32_t events) except -1
+    cdef void abort(self)
+
+
+cdef class BatchHook:
+    """Work postponed to the end of the loop's current batch of events."""
+    # Called once per iteration, after the batch's events and callbacks.
+    cdef int end_batch(self) except -1
+
+
+cdef class EventLoop:
+    cdef BatchHook batch_hook       # or None
+    cdef int epfd
+    cdef int wakefd                 # eventfd written by call_soon_threadsafe
+    cdef dict handlers              # fd -> Handler
+    cdef list ready                 # [(callback, args)] to run on this iteration
+    cdef list pending               # filled from other threads, under lock
+    cdef object lock
+    cdef list timers                # heap of [when, seq, callback, args]
+    cdef long long timer_seq
+    cdef bint running
+    cdef readonly double now        # monotonic time, refreshed each iteration
+    cdef object log
+
+    cdef int register(self, Handler handler, uint32_t events) except -1
+    cdef int modify(self, Handler handler, uint32_t events) except -1
+    cdef int unregister(self, Handler handler) except -1
+    cdef int run_once(self, double timeout) except -1
+    cdef double next_timeout(self, double limit)
+    cdef int run_timers(self) except -1
+    cdef int run_ready(self) except -1

@@ -1,0 +1,74 @@
+# C interface of the worker's HTTP service (prefork/worker/_service.pyx).
+from libc.stdint cimport uint32_t
+
+from prefork.cache._gate cimport CacheGate
+from prefork.worker._loop cimport BatchHook, EventLoop, Handler
+from prefork.http._response cimport HeadBuilder
+from prefork._speedups cimport Request
+from prefork.wsgi._bridge cimport EnvironBuilder
+
+
+cdef class ServedConnection(Handler):
+    """What the service needs of a connection (prefork.http._connection.Connection)."""
+    cdef bint closed
+    cdef bint flush_pending         # in service.deferred
+    # Write the queue out and go on with the response or the next request.
+    cdef int flush(self) except -1
+    cdef int close(self) except -1
+    # Close it, or answer 408, if its deadline passed.
+    cdef int check_timeout(self, double now) except -1
+    # Nothing in flight or waiting in the socket: a graceful stop may close it.
+    cdef bint idle(self) except -1
+
+
+cdef class HTTPService(BatchHook):
+    """Per-worker state shared by every connection."""
+    cdef readonly EventLoop loop
+    cdef object connection_type     # prefork.http._connection.Connection
+    cdef object app
+    cdef HeadBuilder heads
+    cdef readonly EnvironBuilder environ
+    cdef object executor            # ThreadPoolExecutor, or None to run the app inline
+    cdef readonly set connections
+    cdef list acceptors
+    cdef object log
+    cdef object access_log
+    # limits and timeouts
+    cdef Py_ssize_t max_request_line, max_field_size, max_header_size, max_header_count
+    cdef long long max_body_size
+    cdef long long spool_threshold
+    cdef double keepalive_timeout, header_timeout, body_timeout, send_timeout
+    cdef int max_connections
+    cdef int max_keepalive_requests
+    cdef bint accepting
+    cdef readonly bint draining
+    cdef readonly long long requests_served
+    cdef CacheGate gate             # the shared response cache, or None
+    # "METHOD target" of the request the app is running, for the master's
+    # heartbeat log (a slice of shared memory; NULL when not set).
+    cdef unsigned char *status_slot
+    cdef Py_ssize_t status_size
+    cdef object status_buffer
+    # connections whose responses go out at the end of this batch of events
+    cdef list deferred
+    cdef double deferred_since      # monotonic time of the first of them
+
+    cdef int defer_flush(self, ServedConnection conn) except -1
+    cdef int flush_deferred(self) except -1
+    cdef int end_batch(self) except -1
+    cdef int flush_if_late(self) except -1
+    cdef int accept_during_batch(self) except -1
+    cdef int mark_busy(self, Request req) except -1
+    cdef void mark_idle(self)
+
+    cdef int connection_closed(self, ServedConnection conn) except -1
+    cdef int pause_accepting(self) except -1
+    cdef int resume_accepting(self) except -1
+
+
+cdef class Acceptor(Handler):
+    cdef HTTPService service
+    cdef object sock
+    cdef bint tcp
+    cdef bint registered
+    cdef int on_events(self, uint32_t events) except -1

@@ -1,0 +1,344 @@
+"""The worker's HTTP service: what its connections share, and how they come
+and go.
+
+HTTPService holds the app, the settings, the head builder, the environ
+template and the cache gate; it accepts connections (Acceptor), writes the
+responses of one batch of events together at its end, sweeps deadlines and
+drains on a graceful stop. One connection's own work is in
+prefork/http/_connection.pyx.
+
+Invariants:
+- ``connections`` holds every open connection; accepting pauses while it
+  has ``max_connections``;
+- a connection is in ``deferred`` at most once (its ``flush_pending``), and
+  the list is empty whenever the loop waits (``end_batch``);
+- a worker accepts one connection per wake-up and then moves to the back of
+  the listener's queue, plus one per slow app call in a long batch.
+"""
+import logging
+
+from libc.string cimport memcpy
+
+from prefork.cache._gate cimport CacheGate
+from prefork.worker._loop cimport BatchHook, EventLoop, Handler, monotonic
+from prefork.http._response cimport HeadBuilder
+from prefork._speedups cimport Request
+from prefork.wsgi._bridge cimport EnvironBuilder
+
+cdef extern from "sys/socket.h" nogil:
+    int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
+
+cdef extern from "netinet/in.h":
+    enum:
+        IPPROTO_TCP
+
+cdef extern from "netinet/tcp.h":
+    enum:
+        TCP_NODELAY
+
+cdef extern from "fcntl.h" nogil:
+    int fcntl(int fd, int cmd, ...)
+    enum:
+        F_GETFL
+        F_SETFL
+        O_NONBLOCK
+
+cdef extern from "sys/epoll.h":
+    enum:
+        EPOLLIN
+        EPOLLEXCLUSIVE
+
+cdef enum:
+    # Connections accepted per wake-up: one (nginx's multi_accept off), then
+    # the worker goes to the back of the listener's queue (Acceptor.on_events),
+    # so a burst of connections is shared among idle workers.
+    ACCEPT_BATCH = 1
+
+# Responses deferred to the end of a batch (HTTPService.defer_flush) wait
+# at most about this long: past it, the next readable connection sends
+# them before its own app call (flush_if_late). Under the 1 ms a slow
+# client notices, and long enough for a batch of fast app calls to go out
+# together.
+cdef double DEFER_LIMIT = 0.001
+
+
+cdef class ServedConnection(Handler):
+    """The part of a connection the service drives; prefork.http._connection's
+    Connection implements it."""
+
+    cdef int flush(self) except -1:
+        raise NotImplementedError
+
+    cdef int close(self) except -1:
+        raise NotImplementedError
+
+    cdef int check_timeout(self, double now) except -1:
+        raise NotImplementedError
+
+    cdef bint idle(self) except -1:
+        raise NotImplementedError
+
+
+cdef class HTTPService(BatchHook):
+    """State one worker's connections share: the app, settings, the head
+    builder with its Date cache, and the environ template."""
+
+    def __init__(self, EventLoop loop, app, settings, connection_type, *, bint multiprocess=False):
+        self.loop = loop
+        # Called as connection_type(service, fd, remote_addr, remote_port, tcp)
+        # for each accepted socket (prefork.http._connection.Connection).
+        self.connection_type = connection_type
+        self.app = app
+        self.heads = HeadBuilder(settings.server_header or None)
+        self.connections = set()
+        self.acceptors = []
+        self.log = logging.getLogger("prefork.error")
+        self.access_log = logging.getLogger("prefork.access") if settings.access_log else None
+        self.max_request_line = settings.limit_request_line
+        self.max_field_size = settings.limit_request_field_size
+        self.max_header_size = settings.limit_request_headers_size
+        self.max_header_count = settings.limit_request_fields
+        self.max_body_size = settings.limit_request_body
+        self.spool_threshold = settings.body_spool_threshold
+        self.keepalive_timeout = settings.keepalive_timeout
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.send_timeout = settings.send_timeout
+        self.max_connections = settings.max_connections
+        self.max_keepalive_requests = settings.max_keepalive_requests
+        self.accepting = False
+        self.draining = False
+        self.requests_served = 0
+        if settings.threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="prefork-app")
+        else:
+            self.executor = None
+        self.environ = EnvironBuilder(settings, multiprocess)
+        self.deferred = []
+        loop.batch_hook = self
+
+    # -- responses out, a batch at a time ---------------------------------
+
+    cdef int defer_flush(self, ServedConnection conn) except -1:
+        """Write ``conn``'s responses at the end of this batch of events.
+
+        Why: a response written while its client sleeps in epoll_wait wakes
+        the client, and a wake-up across CPUs costs an interrupt, which in a
+        virtual machine costs a trip through the hypervisor (about 15 µs per
+        response here with a Flask app, a sixth of the worker's time). Written
+        back to back, the batch's responses find most clients already awake.
+        A batch of slow app calls does not hold responses back for long: see
+        flush_if_late()."""
+        if not conn.flush_pending:
+            conn.flush_pending = True
+            if not self.deferred:
+                self.deferred_since = monotonic()
+            self.deferred.append(conn)
+        return 0
+
+    cdef int flush_deferred(self) except -1:
+        cdef ServedConnection conn
+        # Until empty: the loop must never wait with a response still queued
+        # here, whatever a flush goes on to do.
+        while self.deferred:
+            batch, self.deferred = self.deferred, []
+            for conn in batch:
+                conn.flush_pending = False
+                if conn.closed:
+                    continue
+                try:
+                    conn.flush()
+                except Exception:
+                    # As the loop does for an error in a handler.
+                    self.log.exception("error writing to fd %d", conn.fd)
+                    conn.abort()
+        return 0
+
+    cdef int end_batch(self) except -1:
+        return self.flush_deferred()
+
+    cdef int flush_if_late(self) except -1:
+        """Called by a connection before it reads (and so before another app
+        call) while responses are deferred: once this batch has run
+        DEFER_LIMIT, send what is ready and let a waiting client in."""
+        if self.deferred and monotonic() - self.deferred_since > DEFER_LIMIT:
+            self.flush_deferred()
+            self.accept_during_batch()
+        return 0
+
+    cdef int accept_during_batch(self) except -1:
+        """Accept a connection in the middle of a long batch (slow app calls).
+        The listener is otherwise served once per loop iteration, one
+        connection at a time (see ACCEPT_BATCH): with 2 ms app calls and 50
+        busy connections an iteration lasts 100 ms, and a burst of 50 new
+        connections took seconds to get in. Accepting once more per slow
+        app call keeps that under a batch, and busy workers accept at the
+        same pace, so the balance between workers holds."""
+        cdef Acceptor acceptor
+        for acceptor in self.acceptors:
+            if acceptor.registered:
+                acceptor.on_events(EPOLLIN)
+        return 0
+
+    # -- accepting -------------------------------------------------------
+
+    def listen(self, sock):
+        """Accept connections from a bound, listening socket."""
+        sock.setblocking(False)
+        acceptor = Acceptor(self, sock)
+        self.acceptors.append(acceptor)
+        if self.accepting or len(self.acceptors) == 1:
+            self.accepting = True
+            acceptor.start()
+
+    cdef int pause_accepting(self) except -1:
+        if self.accepting:
+            self.accepting = False
+            for acceptor in self.acceptors:
+                (<Acceptor>acceptor).stop()
+        return 0
+
+    cdef int resume_accepting(self) except -1:
+        if not self.accepting and not self.draining:
+            self.accepting = True
+            for acceptor in self.acceptors:
+                (<Acceptor>acceptor).start()
+        return 0
+
+    cdef int connection_closed(self, ServedConnection conn) except -1:
+        self.connections.discard(conn)
+        if not self.accepting and not self.draining \
+                and len(self.connections) < self.max_connections:
+            self.resume_accepting()
+        return 0
+
+    # -- lifecycle -------------------------------------------------------
+
+    def sweep(self):
+        """Close connections whose deadline passed; called once a second."""
+        cdef double now = self.loop.now
+        for conn in list(self.connections):
+            (<ServedConnection>conn).check_timeout(now)
+
+    def drain(self):
+        """Graceful stop: stop accepting, close idle keep-alive connections;
+        busy ones close after their current response."""
+        self.pause_accepting()
+        self.draining = True
+        self.flush_deferred()       # settle what this batch has queued first
+        for conn in list(self.connections):
+            # Spared ones get `Connection: close` on their next response; the
+            # header timeout bounds the rest.
+            if (<ServedConnection>conn).idle():
+                (<ServedConnection>conn).close()
+
+    def close_all(self):
+        for conn in list(self.connections):
+            (<ServedConnection>conn).close()
+        for acceptor in self.acceptors:
+            (<Acceptor>acceptor).stop()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def active(self):
+        return len(self.connections)
+
+    def set_status_slot(self, buffer):
+        """Give the service a writable buffer (e.g. a slice of the master's
+        shared memory) where it keeps "METHOD target" of the request the app
+        is running, NUL-terminated, and an empty string between requests."""
+        cdef unsigned char[::1] view = buffer
+        self.status_buffer = buffer
+        self.status_size = view.shape[0]
+        self.status_slot = &view[0] if self.status_size > 0 else NULL
+        if self.status_slot != NULL:
+            self.status_slot[0] = 0
+
+    cdef int mark_busy(self, Request req) except -1:
+        cdef Py_ssize_t n, m
+        cdef const unsigned char *method = req.method
+        cdef const unsigned char *target = req.target
+        if self.status_slot == NULL:
+            return 0
+        n = min(len(req.method), self.status_size - 2)
+        memcpy(self.status_slot, method, n)
+        self.status_slot[n] = 32
+        m = min(len(req.target), self.status_size - n - 2)
+        if m > 0:
+            memcpy(self.status_slot + n + 1, target, m)
+        else:
+            m = 0
+        self.status_slot[n + 1 + m] = 0
+        return 0
+
+    cdef void mark_idle(self):
+        if self.status_slot != NULL:
+            self.status_slot[0] = 0
+
+    def set_cache(self, cache, settings):
+        """Answer from (and fill) the master's shared response cache."""
+        self.gate = CacheGate(cache, settings)
+
+    def set_server_address(self, name, port):
+        self.environ.set_server_address(name, port)
+
+
+cdef class Acceptor(Handler):
+    """Accepts connections on one shared listening socket."""
+
+    def __init__(self, HTTPService service, sock):
+        self.service = service
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.tcp = sock.family != 1     # AF_UNIX
+        self.registered = False
+
+    def start(self):
+        if not self.registered:
+            # EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all.
+            self.service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
+            self.registered = True
+
+    def stop(self):
+        if self.registered:
+            self.service.loop.unregister(self)
+            self.registered = False
+
+    cdef int on_events(self, uint32_t events) except -1:
+        cdef HTTPService service = self.service
+        cdef int fd, one = 1, i
+        cdef bint accepted = False
+        accept = self.sock._accept
+        for i in range(ACCEPT_BATCH):
+            if len(service.connections) >= service.max_connections:
+                service.pause_accepting()
+                break
+            try:
+                fd, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                # EMFILE and friends: log, and retry on the next wake-up.
+                service.log.warning("accept failed: %s", exc)
+                break
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK)
+            if self.tcp:
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+                conn = service.connection_type(service, fd, addr[0], addr[1], True)
+            else:
+                conn = service.connection_type(service, fd, "", 0, False)
+            service.connections.add(conn)
+            service.loop.register(conn, EPOLLIN)
+            accepted = True
+        if accepted and self.registered:
+            # EPOLLEXCLUSIVE wakes the first idle worker in the listener's wait
+            # queue, and the queue's order is the order of registration: the
+            # first worker would take every connection it is idle for (with a
+            # CPU-heavy app, 2 workers then served like 1). Registering again
+            # moves this worker to the back, so the next connection goes to
+            # a sibling: round robin among idle workers, for two epoll_ctl calls.
+            service.loop.unregister(self)
+            service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
+        return 0

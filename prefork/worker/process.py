@@ -1,0 +1,184 @@
+"""One worker process: load the app, serve the inherited listeners on an
+event loop, drain on SIGTERM, exit with a named code.
+
+A worker is started by the master right after fork() and never returns
+into the master's stack: the master calls ``os._exit(Worker(...).run())``.
+Signals: TERM drains gracefully (stop accepting, finish in-flight requests,
+close idle keep-alive connections); INT and QUIT stop at once; USR1 reopens
+the log files; SIGABRT (sent by the master when the heartbeat stops) dumps
+every thread's stack to the error log and kills the process.
+
+Liveness: the loop writes a heartbeat into the worker's shared-memory slot
+(prefork/master/heartbeat.py) several times per ``--timeout``; the slot also holds
+the ready flag and the request being served.
+"""
+import faulthandler
+import gc
+import logging
+import os
+import signal
+
+from prefork import exitcodes, hooks
+from prefork.http._connection import Connection
+from prefork.worker._service import HTTPService
+from prefork.worker._loop import EventLoop
+from prefork.importer import AppImportError, import_app
+from prefork.log import reopen_logs
+from prefork.master.proctitle import set_title
+from prefork.master.sockets import reuse_port_copy
+
+
+
+class Worker:
+    def __init__(self, number, app_spec, settings, listeners, slot, notify_fd=None,
+                 app=None, multiprocess=True, cache=None):
+        self.number = number
+        self.app_spec = app_spec
+        self.settings = settings
+        self.listeners = listeners
+        self.slot = slot
+        self.notify_fd = notify_fd      # a byte written here wakes the master
+        self.app = app                  # given when the master preloaded it
+        self.cache = cache              # the master's SharedCache, or None
+        self.multiprocess = multiprocess
+        self.pid = os.getpid()
+        self.log = logging.getLogger("prefork.error")
+        self.parent = os.getppid()
+        self.loop = None
+        self.service = None
+        self.drain_deadline = None
+        self.signals = []           # recorded by the handlers, acted on by the loop
+        jitter = settings.max_requests_jitter
+        # os.urandom rather than the random module, which workers need not load.
+        self.max_requests = settings.max_requests + (
+            int.from_bytes(os.urandom(4), "little") % (jitter + 1) if jitter else 0)
+
+    def run(self):
+        """Serve until told to stop; returns the exit code."""
+        if self.app is None:
+            try:
+                self.app = import_app(self.app_spec)
+            except AppImportError as exc:
+                self.log.error("%s", exc)
+                if exc.__cause__ is not None:
+                    self.log.error("import error", exc_info=exc.__cause__)
+                return exitcodes.APP_LOAD
+        self.start_serving()
+        self.loop.run()
+        self.service.close_all()
+        hooks.call(self.settings, "worker_exit", self)
+        return exitcodes.OK
+
+    def start_serving(self):
+        # PERF: everything loaded so far (the master's modules, the app)
+        # lives as long as the worker; frozen, the collector never walks it
+        # again (bench pinned/flask: a full collection walked ~100k objects).
+        gc.freeze()
+        self.loop = EventLoop()
+        self.service = HTTPService(self.loop, self.app, self.settings, Connection,
+                                   multiprocess=self.multiprocess)
+        self.service.set_status_slot(self.slot.status_buffer())
+        if self.cache is not None:
+            self.service.set_cache(self.cache, self.settings)
+        if self.settings.reuse_port:
+            self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in self.listeners]
+        for sock in self.listeners:
+            self.service.listen(sock)
+        first = self.listeners[0].getsockname()
+        if isinstance(first, tuple):
+            self.service.set_server_address(first[0], first[1])
+        self.install_signals()
+        self.heartbeat_interval = min(1.0, self.settings.timeout / 4)
+        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
+        self.loop.call_later(1.0, self.tick)
+        self.slot.beat()
+        self.slot.mark_ready()
+        self.notify_master()
+        hooks.call(self.settings, "post_worker_init", self)
+        self.log.debug("worker %d (pid %d) serving", self.number, self.pid)
+
+    def notify_master(self):
+        if self.notify_fd is not None:
+            try:
+                os.write(self.notify_fd, b"!")
+            except OSError:
+                pass
+
+    def install_signals(self):
+        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_fds = (read_fd, write_fd)
+        # The C-level handler writes to the pipe, so the loop wakes even when
+        # the signal lands on an app thread.
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self.loop.add_reader(read_fd, self.handle_wakeup)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1):
+            signal.signal(signum, self.record_signal)
+        # Reloads, upgrades and scaling are the master's business.
+        for signum in (signal.SIGHUP, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU,
+                       signal.SIGWINCH):
+            signal.signal(signum, signal.SIG_IGN)
+        faulthandler.enable(file=logging_fd(), all_threads=True)
+
+    def record_signal(self, signum, frame):
+        self.signals.append(signum)
+        self.loop.call_soon(self.handle_signals)
+
+    def handle_wakeup(self):
+        try:
+            while os.read(self.wake_fds[0], 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def handle_signals(self):
+        while self.signals:
+            signum = self.signals.pop(0)
+            if signum == signal.SIGTERM:
+                self.begin_drain()
+            elif signum == signal.SIGUSR1:
+                reopen_logs()
+            else:
+                self.loop.stop()
+
+    def begin_drain(self):
+        """Stop accepting, close idle connections (HTTPService.drain() spares
+        any with a request in flight), then wait for the rest."""
+        if self.drain_deadline is not None:
+            return
+        set_title(f"worker {self.number}", self.app_spec, "stopping")
+        self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
+        self.service.drain()
+        self.check_drained()
+
+    def check_drained(self):
+        if self.service.active == 0 or self.loop.time() >= self.drain_deadline:
+            self.loop.stop()
+        else:
+            self.loop.call_later(0.05, self.check_drained)
+
+    def heartbeat(self):
+        self.slot.beat()
+        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
+
+    def tick(self):
+        """Once a second: timeouts, the request budget, an orphan check."""
+        self.service.sweep()
+        if os.getppid() != self.parent:
+            self.log.warning("master died; worker %d draining", self.number)
+            self.begin_drain()
+        if self.max_requests and self.service.requests_served >= self.max_requests \
+                and not self.slot.retiring:
+            self.log.info("worker %d (pid %d) served %d requests; asking to be replaced",
+                          self.number, self.pid, self.service.requests_served)
+            self.slot.ask_to_retire()
+            self.notify_master()
+        self.loop.call_later(1.0, self.tick)
+
+
+def logging_fd():
+    """The error log's descriptor (faulthandler writes there directly)."""
+    for handler in logging.getLogger("prefork.error").handlers:
+        fd = getattr(handler, "fd", None)
+        if fd is not None:
+            return fd
+    return 2

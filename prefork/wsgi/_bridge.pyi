@@ -1,0 +1,28 @@
+"""Documentation of the compiled PEP 3333 pieces (prefork/wsgi/_bridge.pyx)."""
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from prefork._speedups import Request
+
+class EnvironBuilder:
+    """Builds each request's environ from a per-worker template: the wsgi.*
+    keys, SCRIPT_NAME from ``settings.root_path``, SERVER_SOFTWARE."""
+    def __init__(self, settings: Any, multiprocess: bool) -> None: ...
+    def set_server_address(self, name: str, port: int) -> None: ...
+    def environ_for(self, req: Request, remote_addr: str = "127.0.0.1", remote_port: int = 0,
+                    body: Any = None, body_size: int = 0) -> Dict[str, Any]:
+        """The environ of one parsed request (for tests and benchmarks)."""
+
+class WSGICall:
+    """start_response for one app call (callable as PEP 3333 says), with
+    the write() callable and the exc_info rules."""
+    def __call__(self, status: str, headers: List[Tuple[str, str]],
+                 exc_info: Optional[tuple] = None) -> Callable[[bytes], None]: ...
+    def write(self, data: bytes) -> None: ...
+    def send_chunk(self, post: Callable[..., None], on_chunk: Callable[..., None], data: bytes) -> bool:
+        """On an app thread: hand one chunk to the loop and wait until it is
+        queued below the high-water mark; False once no more are wanted."""
+
+def run_in_thread(post: Callable[..., None], on_chunk: Callable[..., None],
+                  on_done: Callable[..., None], call: WSGICall, app: Callable[..., Any],
+                  environ: Dict[str, Any]) -> None:
+    """Call the app on a worker thread and hand its body to the loop."""
