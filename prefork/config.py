@@ -36,6 +36,13 @@ def non_negative_int(text):
     return value
 
 
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise ValueError
+    return value
+
+
 def positive_float(text):
     value = float(text)
     if not value > 0:
@@ -179,7 +186,7 @@ SETTINGS = [
     S("unix_socket_mode", "", file_mode, "octal permission bits such as 660, or empty",
       "Permissions of unix: sockets (empty: as the umask leaves them).", "server"),
     S("max_connections", 1000, positive_int, "an integer >= 1",
-      "Open connections per worker; accepting pauses while full.", "server"),
+      "Open connections per worker; when full, a new one evicts the longest idle.", "server"),
     S("max_keepalive_requests", 0, non_negative_int, "an integer >= 0",
       "Requests served on one connection before it is closed (0: no limit).", "server"),
     S("root_path", "", str, "a path such as /api",
@@ -198,6 +205,9 @@ SETTINGS = [
       "A worker whose loop is stuck this long is killed and replaced.", "process"),
     S("graceful_timeout", 30.0, positive_float, "seconds > 0",
       "How long a graceful shutdown waits for in-flight requests.", "process"),
+    S("shutdown_delay", 0.0, non_negative_float, "seconds >= 0",
+      "After TERM, keep accepting and serving (with Connection: close) this long before "
+      "the drain starts, so a load balancer can take the server out first.", "process"),
     S("max_requests", 0, non_negative_int, "an integer >= 0",
       "Replace a worker after this many requests (0: never).", "process"),
     S("max_requests_jitter", 0, non_negative_int, "an integer >= 0",
@@ -211,6 +221,9 @@ SETTINGS = [
       "Time allowed to receive a whole request head (408 after it).", "timeouts"),
     S("body_timeout", 30.0, positive_float, "seconds > 0",
       "Time allowed between two reads of a request body (408 after it).", "timeouts"),
+    S("body_min_rate", 1024, non_negative_int, "bytes per second, or 0 for no minimum",
+      "Slowest average rate a request body may arrive at, after a grace of body-timeout "
+      "seconds (408 below it).", "timeouts"),
     S("send_timeout", 30.0, positive_float, "seconds > 0",
       "Time allowed between two writes of a response before the connection is closed.",
       "timeouts"),

@@ -24,7 +24,7 @@ cdef class Connection(ServedConnection):
     cdef Py_ssize_t out_bytes
     cdef uint32_t interest
     cdef int phase
-    cdef double deadline
+    cdef double since               # when the current wait on the client began
     cdef bint closing                # close once the write queue is empty
     cdef bint peer_eof
     cdef int requests
@@ -54,6 +54,7 @@ cdef class Connection(ServedConnection):
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
     cdef int on_readable(self) except -1
+    cdef double body_deadline(self)
     cdef int on_writable(self) except -1
     cdef int process(self) except -1
     cdef int on_head(self) except -1
@@ -74,4 +75,6 @@ cdef class Connection(ServedConnection):
     cdef int write_out(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
     cdef bint has_unread_bytes(self)
+    cdef double waiting_since(self)
+    cdef int evict(self) except -1
     cdef int log_access(self) except -1

@@ -33,7 +33,7 @@ from posix.uio cimport iovec, writev
 from posix.unistd cimport close as c_close
 
 from prefork.cache._gate cimport CacheTicket
-from prefork.worker._loop cimport EventLoop
+from prefork.worker._loop cimport EventLoop, monotonic
 from prefork.http._response cimport HeadBuilder
 from prefork.worker._service cimport HTTPService, ServedConnection
 from prefork._speedups cimport EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, Request, RequestParser
@@ -109,7 +109,8 @@ cdef class Connection(ServedConnection):
         self.out = []
         self.interest = EPOLLIN
         self.phase = PHASE_IDLE
-        self.deadline = self.loop.now + service.header_timeout
+        self.since = self.loop.now
+        self.deadline = service.idle_deadline(self.loop.now + service.header_timeout)
         self.requests = 0
 
     def __dealloc__(self):
@@ -169,9 +170,10 @@ cdef class Connection(ServedConnection):
             self.rend += n
             if self.phase == PHASE_IDLE:
                 self.phase = PHASE_HEAD
+                self.since = self.loop.now
                 self.deadline = self.loop.now + self.service.header_timeout
             elif self.phase == PHASE_BODY:
-                self.deadline = self.loop.now + self.service.body_timeout
+                self.deadline = self.body_deadline()
             self.process()
             if not self.closed:
                 service.defer_flush(self)
@@ -189,6 +191,18 @@ cdef class Connection(ServedConnection):
         elif errno != EAGAIN and errno != EINTR:
             self.close()
         return 0
+
+    cdef double body_deadline(self):
+        """At most --body-timeout between two reads of a body, and on
+        average at least --body-min-rate bytes a second after a grace of
+        --body-timeout (what Apache's mod_reqtimeout calls MinRate): a body
+        trickling in a byte at a time cannot hold a connection forever."""
+        cdef HTTPService service = self.service
+        cdef double deadline = self.loop.now + service.body_timeout
+        if service.body_min_rate > 0:
+            deadline = min(deadline, self.since + service.body_timeout
+                           + self.body_size / service.body_min_rate)
+        return deadline
 
     cdef int on_writable(self) except -1:
         self.flush()
@@ -236,6 +250,7 @@ cdef class Connection(ServedConnection):
         self.body_file = None
         if req.chunked or req.content_length > 0:
             self.phase = PHASE_BODY
+            self.since = self.loop.now
             self.deadline = self.loop.now + self.service.body_timeout
             # RFC 9110 §10.1.1: 100 Continue only when the body will be read,
             # and only if the client is still waiting for it.
@@ -276,7 +291,7 @@ cdef class Connection(ServedConnection):
         self.body_file = None
         self.requests += 1
         service.requests_served += 1
-        self.keep_alive = req.keep_alive and not service.draining and \
+        self.keep_alive = req.keep_alive and not service.keepalive_off and \
             not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
         if service.gate is not None:
@@ -307,8 +322,12 @@ cdef class Connection(ServedConnection):
         try:
             result = self.service.app(environ, call)
         except Exception:
+            self.loop.now = monotonic()
             self.app_error()
             return 0
+        # The app may have taken seconds: deadlines set from here on (the
+        # keep-alive timeout after this response) start from the real time.
+        self.loop.now = monotonic()
         self.send_result(call, result)
         return 0
 
@@ -429,9 +448,10 @@ cdef class Connection(ServedConnection):
                     self.queue(stale)
                     return 0
             headers = self.service.gate.on_head(self.ticket, self.request, call.status, headers)
-        # While draining, the response itself says the connection closes.
+        # Once keep-alive is off (a graceful stop), the response itself says
+        # the connection closes.
         head = heads.build(self.request.minor, call.status, headers, known_length,
-                           self.keep_alive and not self.service.draining,
+                           self.keep_alive and not self.service.keepalive_off,
                            self.request.method == b"HEAD")
         call.headers_sent = True
         self.keep_alive = heads.keep_alive
@@ -558,9 +578,14 @@ cdef class Connection(ServedConnection):
         self.log_access()
         self.call = None
         self.request = None
-        if self.keep_alive and not self.service.draining:
+        if self.keep_alive:
+            # The response promised the connection stays open, so it does,
+            # even if a graceful stop began meanwhile: its client may be
+            # sending the next request right now. That request is answered
+            # (with Connection: close); an idle connection lingers briefly.
             self.phase = PHASE_IDLE
-            self.deadline = self.loop.now + self.service.keepalive_timeout
+            self.since = self.loop.now
+            self.deadline = self.service.idle_deadline(self.loop.now + self.service.keepalive_timeout)
             if self.rstart < self.rend:
                 self.phase = PHASE_HEAD
                 self.deadline = self.loop.now + self.service.header_timeout
@@ -715,10 +740,6 @@ cdef class Connection(ServedConnection):
                         return self.flush()
                 elif self.peer_eof:
                     self.close()
-                elif self.service.draining and self.phase == PHASE_IDLE and not self.has_unread_bytes():
-                    # Draining, and the last response is out: a keep-alive
-                    # connection that drain() had to spare closes now.
-                    self.close()
         return 0
 
     cdef int set_interest(self, uint32_t interest) except -1:
@@ -761,11 +782,28 @@ cdef class Connection(ServedConnection):
         return 0
 
     cdef bint idle(self) except -1:
-        """Nothing in flight: drain() may close it. One that never carried a
-        request may be sending its first one, and bytes waiting in the
-        socket are a request the loop has not read yet."""
+        """Nothing in flight: waiting for a first request or between
+        keep-alive requests. Bytes waiting in the socket are a request the
+        loop has not read yet."""
         return self.phase == PHASE_IDLE and not self.out and self.rstart == self.rend \
-            and self.requests > 0 and not self.has_unread_bytes()
+            and not self.has_unread_bytes()
+
+    cdef double waiting_since(self):
+        if self.closed or self.out or self.body_iter is not None or self.sendfile_src is not None:
+            return -1
+        if self.phase == PHASE_IDLE or self.phase == PHASE_HEAD or self.phase == PHASE_BODY:
+            return self.since
+        return -1
+
+    cdef int evict(self) except -1:
+        """Make room for a new connection (the worker is full): an idle one
+        just closes; a request still arriving is answered 408."""
+        if self.phase == PHASE_HEAD or self.phase == PHASE_BODY:
+            self.service.log.info("request from %s cut short: the worker is full", self.remote_addr)
+            self.send_error(408, "Request Timeout")
+        if not self.closed:
+            self.close()
+        return 0
 
     cdef bint has_unread_bytes(self):
         cdef char byte

@@ -6,6 +6,17 @@ Signal handlers only record the signal and wake the loop; the loop then
 acts in a fixed order: wait, reap, act on signals, check the workers
 (heartbeats, deadlines, memory), keep the worker count.
 
+A graceful stop (TERM): with ``--shutdown-delay`` the workers first keep
+serving, every response saying ``Connection: close``, for that long. Then
+each worker drains (prefork/worker/process.py) while it keeps accepting;
+once every worker has acknowledged the drain (a worker busy in an app call
+does so when the call returns), the master shuts the listening sockets
+down, so the kernel refuses new connections at once instead of queueing
+them where nobody accepts. Workers exit when they hold no connection.
+Sockets the master does not own alone (systemd's, or shared with the other
+master of a USR2 upgrade) are never shut down: the workers just stop
+accepting from them.
+
 Invariants: ``children`` holds every live worker by pid; a worker is
 "serving" when it belongs to the current generation, is not stopping and
 has not asked to be replaced. A worker that is replaced (reload,
@@ -16,12 +27,14 @@ import logging
 import os
 import select
 import signal
+import socket
 import time
 
 from prefork import exitcodes, hooks
 from prefork.master import pidfile, reload, upgrade
 from prefork.cache.lifecycle import open_shared_cache
 from prefork.master.children import describe_exit, fork_worker, rss_bytes
+from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_RETIRE, STOP_SERVER
 from prefork.importer import AppImportError
 from prefork.log import reopen_logs
 from prefork.master.privileges import drop_privileges
@@ -52,6 +65,9 @@ class Arbiter:
         self.log = logging.getLogger("prefork.error")
         self.signals = []
         self.stopping = None            # None, "graceful" or "quick"
+        self.stop_after = None          # --shutdown-delay: when the drain starts
+        self.listeners_shut = False     # shut down: new connections are refused
+        self.predecessor = None         # the old master's pid, when started by its USR2
         self.idle = False               # WINCH: no workers until HUP
         self.reloading = None           # a reload.Pending while a HUP reload is under way
         self.upgrade_pid = None         # the new master started by USR2
@@ -71,6 +87,7 @@ class Arbiter:
             self.reap_workers()
             self.handle_signals()
             self.check_workers()
+            self.check_stop()
             self.manage_workers()
         return self.finish()
 
@@ -125,7 +142,7 @@ class Arbiter:
             pass
 
     def wait_timeout(self):
-        if self.stopping or any(c.kill_at for c in self.children.values()):
+        if self.stopping or self.stop_after or any(c.kill_at for c in self.children.values()):
             return 0.1
         return min(1.0, self.settings.timeout / 4)
 
@@ -156,7 +173,7 @@ class Arbiter:
     handle_quit = handle_int
 
     def handle_hup(self):
-        if self.stopping:
+        if self.stopping or self.stop_after:
             return
         if self.reloading:
             self.log.warning("a reload is already under way; HUP ignored")
@@ -243,7 +260,7 @@ class Arbiter:
                 self.send(child, signal.SIGKILL)
                 child.kill_at = None
             elif not child.stopping and not child.aborted \
-                    and child.slot.silence(now) > self.settings.timeout:
+                    and (child.slot.silence() or 0.0) > self.settings.timeout:
                 self.abort_worker(child, now)
             elif self.settings.max_worker_memory and child.ready() and not child.replace \
                     and not child.stopping:
@@ -253,7 +270,7 @@ class Arbiter:
         serving = child.slot.status()
         self.log.error("worker %d (pid %d) timed out: no heartbeat for %.1fs (limit %ss) "
                        "while %s; sending SIGABRT", child.number, child.pid,
-                       child.slot.silence(now), self.settings.timeout,
+                       child.slot.silence() or 0.0, self.settings.timeout,
                        f"serving {serving!r}" if serving else "not serving a request")
         child.aborted = True
         self.send(child, signal.SIGABRT)
@@ -300,15 +317,18 @@ class Arbiter:
             hooks.call(self.settings, "when_ready", self)
 
     def spawn_worker(self, number):
-        child = fork_worker(self, number)
+        child = fork_worker(self, number, STOP_KEEPALIVE if self.stop_after else None)
         self.children[child.pid] = child
         self.log.debug("worker %d (pid %d) started, generation %d",
                        number, child.pid, child.generation)
 
-    def stop_worker(self, child, graceful):
-        if child.stopping and graceful:
+    def stop_worker(self, child, graceful, mode=STOP_RETIRE):
+        """TERM (graceful, drained the way ``mode`` says) or QUIT (at once)."""
+        if child.stopping and graceful and child.slot.stop_mode >= mode:
             return
         child.stopping = True
+        if graceful:
+            child.slot.ask_to_stop(mode)
         self.send(child, signal.SIGTERM if graceful else signal.SIGQUIT)
         deadline = self.settings.graceful_timeout if graceful else QUICK_STOP
         child.kill_at = min(child.kill_at or float("inf"), time.monotonic() + deadline)
@@ -329,12 +349,61 @@ class Arbiter:
         """TERM: graceful, SIGKILL after graceful_timeout. INT/QUIT: quick."""
         if self.stopping == "quick" or self.stopping == how:
             return
+        if how == "graceful" and self.settings.shutdown_delay and self.stop_after is None \
+                and not self.stopping:
+            self.delay_stop()
+            return
+        self.stop_after = None          # a second TERM ends the delay early
         self.stopping = how
         self.set_title("stopping")
         self.log.info("shutting down (%s)", how)
         self.reloading = None           # every generation stops alike
+        mode = STOP_SERVER if self.owns_listeners() else STOP_RETIRE
         for child in list(self.children.values()):
-            self.stop_worker(child, graceful=(how == "graceful"))
+            self.stop_worker(child, graceful=(how == "graceful"), mode=mode)
+        if how == "quick":
+            self.shut_listeners()
+
+    def delay_stop(self):
+        """--shutdown-delay: keep serving, every response saying
+        Connection: close, so clients leave while a load balancer stops
+        sending new ones; the drain starts when the delay ends."""
+        self.stop_after = time.monotonic() + self.settings.shutdown_delay
+        self.set_title("stopping")
+        self.log.info("shutting down in %.1fs: serving with Connection: close until then",
+                      self.settings.shutdown_delay)
+        for child in list(self.children.values()):
+            child.slot.ask_to_stop(STOP_KEEPALIVE)
+            self.send(child, signal.SIGTERM)
+
+    def check_stop(self):
+        """End the shutdown delay; shut the listeners down once every
+        worker drains (and so stopped queueing work it will not do)."""
+        if self.stop_after is not None and time.monotonic() >= self.stop_after:
+            self.begin_stop("graceful")
+        if self.stopping == "graceful" and not self.listeners_shut and self.owns_listeners() \
+                and all(child.slot.stop_acknowledged for child in self.children.values()):
+            self.shut_listeners()
+
+    def owns_listeners(self):
+        """True when no other process serves these sockets after this
+        master: not systemd's, not shared with another master (USR2)."""
+        if self.fixed_listeners or self.upgrade_pid is not None:
+            return False
+        return self.predecessor is None or os.getppid() != self.predecessor
+
+    def shut_listeners(self):
+        """shutdown() the listening sockets: every process sharing one sees
+        it at once; the kernel refuses new connections from now on."""
+        if self.listeners_shut or not self.owns_listeners():
+            return
+        self.listeners_shut = True
+        for sock in self.listeners:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass        # a --reuse-port holder that never listened
+        self.log.info("listeners shut down: new connections are refused")
 
     def finish(self):
         hooks.call(self.settings, "on_exit", self)

@@ -44,9 +44,12 @@ class Child:
         return self.generation != generation or self.replace or self.slot.retiring
 
 
-def fork_worker(arbiter, number):
-    """Fork one worker; returns its Child record in the master."""
+def fork_worker(arbiter, number, stop_mode=None):
+    """Fork one worker; returns its Child record in the master. ``stop_mode``:
+    the worker starts already asked to stop that way (--shutdown-delay)."""
     child = Child(number, arbiter.generation)
+    if stop_mode is not None:
+        child.slot.ask_to_stop(stop_mode)
     hooks.call(arbiter.settings, "pre_fork", arbiter, child)
     pid = os.fork()
     if pid:

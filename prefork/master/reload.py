@@ -30,6 +30,8 @@ Pending = namedtuple("Pending", "settings app listeners generation unused")
 def open_initial_listeners(arbiter):
     """Bind or adopt the listeners; None on success, else the exit code."""
     inherited = [adopt_fd(int(fd)) for fd in os.environ.pop(INHERIT_ENV, "").split(",") if fd]
+    if inherited:
+        arbiter.predecessor = os.getppid()     # the old master, serving the same sockets
     activated = systemd.listen_fds()
     try:
         if activated:

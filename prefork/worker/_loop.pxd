@@ -1,5 +1,5 @@
 # C interface of the worker's event loop (prefork/worker/_loop.pyx).
-from libc.stdint cimport uint32_t
+from libc.stdint cimport uint32_t, uint64_t
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 
@@ -25,6 +25,13 @@ cdef class BatchHook:
     cdef int end_batch(self) except -1
 
 
+cdef class Heartbeat:
+    """A beat time in shared memory, written and read as one 8-byte word."""
+    cdef object buffer
+    cdef uint64_t *word
+    cpdef void beat(self)
+
+
 cdef class EventLoop:
     cdef BatchHook batch_hook       # or None
     cdef int epfd
@@ -36,7 +43,11 @@ cdef class EventLoop:
     cdef list timers                # heap of [when, seq, callback, args]
     cdef long long timer_seq
     cdef bint running
-    cdef readonly double now        # monotonic time, refreshed each iteration
+    # Monotonic time, refreshed after the wait, before every handler and
+    # before the timers; a connection refreshes it after an inline app call.
+    cdef readonly double now
+    cdef Heartbeat heartbeat        # or None
+    cdef double beat_interval, next_beat
     cdef object log
 
     cdef int register(self, Handler handler, uint32_t events) except -1

@@ -5,11 +5,22 @@ readiness event is dispatched without a Python-level call. The GIL is
 released while waiting, so app threads (``--threads``) run meanwhile.
 One iteration: wait, dispatch the batch of events, run the ready callbacks,
 call the ``batch_hook`` (work postponed to the batch's end, such as the
-HTTP service's writes), then the due timers.
+HTTP service's writes), run the timers that were due when the timers
+started, then beat the heartbeat if it is due.
 
-Invariants: a handler is in ``handlers`` exactly while its fd is in the
-epoll set; callbacks added from other threads only touch ``pending`` under
-``lock`` and wake the loop through an eventfd.
+Invariants:
+- a handler is in ``handlers`` exactly while its fd is in the epoll set;
+- callbacks added from other threads only touch ``pending`` under ``lock``
+  and wake the loop through an eventfd;
+- an iteration always ends: a callback or timer added while the ready
+  callbacks or the timers run waits for the next iteration, so a timer
+  rescheduled from inside ``run_timers`` (even one already due) cannot keep
+  the loop from waiting on epoll again;
+- a deadline is computed from a fresh clock (``call_later`` reads it,
+  ``now`` is refreshed before every handler), so a batch of any length
+  cannot make a new timer or deadline due before it was meant to be;
+- the heartbeat is written only at the end of an iteration: it proves that
+  the loop serves events, not merely that some callback still runs.
 """
 import heapq
 import logging
@@ -42,6 +53,20 @@ cdef extern from "sys/epoll.h" nogil:
         EPOLLERR
         EPOLLHUP
         EPOLLEXCLUSIVE
+
+cdef extern from *:
+    """
+    /* One aligned 8-byte store or load: a reader in another process never
+       sees half of an old value and half of a new one. */
+    static inline void prefork_store_u64(uint64_t *p, uint64_t v) {
+        __atomic_store_n(p, v, __ATOMIC_RELEASE);
+    }
+    static inline uint64_t prefork_load_u64(const uint64_t *p) {
+        return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+    }
+    """
+    void prefork_store_u64(uint64_t *p, uint64_t v) nogil
+    uint64_t prefork_load_u64(const uint64_t *p) nogil
 
 cdef extern from "sys/eventfd.h" nogil:
     int eventfd(unsigned int initval, int flags)
@@ -105,6 +130,41 @@ cdef class BatchHook:
         return 0
 
 
+cdef inline uint64_t monotonic_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <uint64_t>ts.tv_sec * 1000000000 + <uint64_t>ts.tv_nsec
+
+
+cdef class Heartbeat:
+    """A heartbeat in shared memory: CLOCK_MONOTONIC in nanoseconds (one
+    clock for every process on the host), stored and loaded as one aligned
+    8-byte word. The worker's loop beats it; the master reads it."""
+
+    def __init__(self, buffer):
+        cdef unsigned char[::1] view = buffer
+        if view.shape[0] < 8 or (<size_t>&view[0]) % 8:
+            raise ValueError("a heartbeat needs 8 aligned bytes")
+        self.buffer = buffer            # keeps the memory alive
+        self.word = <uint64_t *>&view[0]
+
+    cpdef void beat(self):
+        prefork_store_u64(self.word, monotonic_ns())
+
+    def silence(self):
+        """Seconds since the last beat; None when the stored value cannot
+        be a beat of this host's clock (zero, or later than now)."""
+        cdef uint64_t last = prefork_load_u64(self.word)
+        cdef uint64_t now = monotonic_ns()
+        if last == 0 or last > now + 1000000000:
+            return None
+        return (<double>now - <double>last) * 1e-9 if now > last else 0.0
+
+    def store(self, uint64_t value):
+        """Write a raw value (tests of the reader's checks)."""
+        prefork_store_u64(self.word, value)
+
+
 cdef class EventLoop:
     def __cinit__(self):
         self.epfd = -1
@@ -125,6 +185,7 @@ cdef class EventLoop:
         self.timer_seq = 0
         self.running = False
         self.now = monotonic()
+        self.heartbeat = None
         self.log = logging.getLogger("prefork.error")
         self.register(_WakeHandler(self), EPOLLIN)
 
@@ -181,14 +242,23 @@ cdef class EventLoop:
 
     def call_later(self, double delay, callback, *args):
         """Run ``callback(*args)`` after ``delay`` seconds; returns a handle
-        whose ``cancel()`` stops it."""
+        whose ``cancel()`` stops it. The deadline is taken from a fresh
+        clock, not ``now``: called after a long app call, ``now`` is that
+        long in the past."""
         self.timer_seq += 1
-        entry = [self.now + delay, self.timer_seq, callback, args]
+        entry = [monotonic() + delay, self.timer_seq, callback, args]
         heapq.heappush(self.timers, entry)
         return TimerHandle(entry)
 
     def time(self):
         return monotonic()
+
+    def set_heartbeat(self, Heartbeat heartbeat, double interval):
+        """Beat ``heartbeat`` at the end of an iteration, at most once per
+        ``interval`` seconds; an idle loop wakes up to beat."""
+        self.heartbeat = heartbeat
+        self.beat_interval = interval
+        self.next_beat = 0.0
 
     def stop(self):
         self.running = False
@@ -202,6 +272,8 @@ cdef class EventLoop:
     cdef double next_timeout(self, double limit):
         if self.ready:
             return 0.0
+        if self.heartbeat is not None and self.next_beat - self.now < limit:
+            limit = max(self.next_beat - self.now, 0.0)
         if self.timers:
             delay = self.timers[0][0] - monotonic()
             if delay < 0:
@@ -229,6 +301,10 @@ cdef class EventLoop:
             if obj is None:
                 continue    # closed earlier in this batch
             handler = <Handler>obj
+            if i:
+                # The previous handler may have run the app for seconds:
+                # deadlines set from here on start from the real time.
+                self.now = monotonic()
             try:
                 handler.on_events(events[i].events)
             except Exception:
@@ -243,6 +319,11 @@ cdef class EventLoop:
                 self.log.exception("error at the end of an event batch")
         if self.timers:
             self.run_timers()
+        if self.heartbeat is not None:
+            self.now = monotonic()
+            if self.now >= self.next_beat:
+                self.heartbeat.beat()
+                self.next_beat = self.now + self.beat_interval
         return 0
 
     cdef int run_ready(self) except -1:
@@ -256,9 +337,14 @@ cdef class EventLoop:
         return 0
 
     cdef int run_timers(self) except -1:
-        now = monotonic()
+        """Run the timers due now. Those a timer adds, even already due,
+        wait for the next iteration (the loop's invariant)."""
+        cdef double now = monotonic()
+        cdef list due = []
+        self.now = now
         while self.timers and self.timers[0][0] <= now:
-            entry = heapq.heappop(self.timers)
+            due.append(heapq.heappop(self.timers))
+        for entry in due:
             callback = entry[2]
             if callback is None:
                 continue    # cancelled

@@ -17,8 +17,14 @@ cdef class ServedConnection(Handler):
     cdef int close(self) except -1
     # Close it, or answer 408, if its deadline passed.
     cdef int check_timeout(self, double now) except -1
+    cdef double deadline            # monotonic time its current phase ends (0: none)
     # Nothing in flight or waiting in the socket: a graceful stop may close it.
     cdef bint idle(self) except -1
+    # Since when it waits on its client (idle, or a head or body arriving),
+    # or -1 when the server is busy with it (app, response).
+    cdef double waiting_since(self)
+    # Close it to make room for a new connection (408 for a request cut short).
+    cdef int evict(self) except -1
 
 
 cdef class HTTPService(BatchHook):
@@ -38,10 +44,14 @@ cdef class HTTPService(BatchHook):
     cdef long long max_body_size
     cdef long long spool_threshold
     cdef double keepalive_timeout, header_timeout, body_timeout, send_timeout
+    cdef readonly double body_min_rate  # bytes/s, 0 for none
     cdef int max_connections
     cdef int max_keepalive_requests
-    cdef bint accepting
-    cdef readonly bint draining
+    cdef bint accepting             # acceptors registered with the loop
+    cdef bint accept_stopped        # for good: the listeners are left to others
+    cdef readonly bint keepalive_off    # every response says Connection: close
+    cdef readonly bint draining     # the worker is stopping
+    cdef public double linger       # DRAIN_LINGER
     cdef readonly long long requests_served
     cdef CacheGate gate             # the shared response cache, or None
     # "METHOD target" of the request the app is running, for the master's
@@ -62,6 +72,8 @@ cdef class HTTPService(BatchHook):
     cdef void mark_idle(self)
 
     cdef int connection_closed(self, ServedConnection conn) except -1
+    cdef double idle_deadline(self, double deadline)
+    cdef ServedConnection evictable(self)
     cdef int pause_accepting(self) except -1
     cdef int resume_accepting(self) except -1
 
@@ -71,4 +83,8 @@ cdef class Acceptor(Handler):
     cdef object sock
     cdef bint tcp
     cdef bint registered
+    cdef bint shut                  # its listener was shut down
     cdef int on_events(self, uint32_t events) except -1
+    cdef bint listening(self)
+    cdef int serve(self, int fd, object addr) except -1
+    cdef int listener_shut(self) except -1

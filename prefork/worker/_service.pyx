@@ -7,9 +7,26 @@ responses of one batch of events together at its end, sweeps deadlines and
 drains on a graceful stop. One connection's own work is in
 prefork/http/_connection.pyx.
 
+A graceful stop, in three steps the worker takes as the master asks
+(prefork/worker/process.py):
+- ``end_keepalive``: every response from now on says ``Connection: close``;
+  a connection that is idle now, or that becomes idle after a response that
+  promised to keep it open, lingers for ``DRAIN_LINGER`` seconds so that a
+  request its client is sending right now is answered, then closes;
+- ``stop_accepting``: the listeners are left to the other workers (a reload,
+  a scale-down, a recycled worker);
+- or ``accept_until_shut``: the server is stopping, and the worker keeps
+  accepting until the master shuts the listening sockets down (new
+  connections are then refused by the kernel at once), so no connection
+  waits in a backlog that nobody accepts from.
+
 Invariants:
-- ``connections`` holds every open connection; accepting pauses while it
-  has ``max_connections``;
+- ``connections`` holds every open connection; at ``max_connections`` a new
+  connection evicts the connection idle the longest, and accepting pauses
+  only when none is idle;
+- a connection is closed by the server only after a response that said
+  ``Connection: close``, or once idle past its deadline (never just as its
+  client may be sending the next request it was promised to send);
 - a connection is in ``deferred`` at most once (its ``flush_pending``), and
   the list is empty whenever the loop waits (``end_batch``);
 - a worker accepts one connection per wake-up and then moves to the back of
@@ -27,6 +44,22 @@ from prefork.wsgi._bridge cimport EnvironBuilder
 
 cdef extern from "sys/socket.h" nogil:
     int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
+
+cdef extern from "poll.h" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    int poll(pollfd *fds, unsigned long nfds, int timeout)
+    enum:
+        POLLIN
+        POLLHUP
+        POLLERR
+        POLLNVAL
+
+cdef extern from "errno.h":
+    enum:
+        EINVAL
 
 cdef extern from "netinet/in.h":
     enum:
@@ -46,13 +79,25 @@ cdef extern from "fcntl.h" nogil:
 cdef extern from "sys/epoll.h":
     enum:
         EPOLLIN
+        EPOLLERR
+        EPOLLHUP
         EPOLLEXCLUSIVE
+
+# At max_connections, a request head or body that has been arriving for
+# this long may be cut to let a new connection in (see evictable()).
+cdef double EVICT_SLOW = 1.0
 
 cdef enum:
     # Connections accepted per wake-up: one (nginx's multi_accept off), then
     # the worker goes to the back of the listener's queue (Acceptor.on_events),
     # so a burst of connections is shared among idle workers.
     ACCEPT_BATCH = 1
+
+# How long a connection idle at the start of a graceful stop (or idle
+# after a response sent before it) may still bring a request: a client
+# under load sends its next one within milliseconds, and gets it answered
+# with ``Connection: close`` instead of an empty reply.
+cdef double DRAIN_LINGER = 1.0
 
 # Responses deferred to the end of a batch (HTTPService.defer_flush) wait
 # at most about this long: past it, the next readable connection sends
@@ -76,6 +121,12 @@ cdef class ServedConnection(Handler):
         raise NotImplementedError
 
     cdef bint idle(self) except -1:
+        raise NotImplementedError
+
+    cdef double waiting_since(self):
+        raise NotImplementedError
+
+    cdef int evict(self) except -1:
         raise NotImplementedError
 
 
@@ -104,10 +155,14 @@ cdef class HTTPService(BatchHook):
         self.header_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
         self.send_timeout = settings.send_timeout
+        self.body_min_rate = settings.body_min_rate
         self.max_connections = settings.max_connections
         self.max_keepalive_requests = settings.max_keepalive_requests
         self.accepting = False
+        self.accept_stopped = False
+        self.keepalive_off = False
         self.draining = False
+        self.linger = DRAIN_LINGER
         self.requests_served = 0
         if settings.threads > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -200,7 +255,7 @@ cdef class HTTPService(BatchHook):
         return 0
 
     cdef int resume_accepting(self) except -1:
-        if not self.accepting and not self.draining:
+        if not self.accepting and not self.accept_stopped:
             self.accepting = True
             for acceptor in self.acceptors:
                 (<Acceptor>acceptor).start()
@@ -208,10 +263,17 @@ cdef class HTTPService(BatchHook):
 
     cdef int connection_closed(self, ServedConnection conn) except -1:
         self.connections.discard(conn)
-        if not self.accepting and not self.draining \
+        if not self.accepting and not self.accept_stopped \
                 and len(self.connections) < self.max_connections:
             self.resume_accepting()
         return 0
+
+    cdef double idle_deadline(self, double deadline):
+        """The deadline of a connection that just became idle: while
+        keep-alive is off, a short linger instead of the keep-alive timeout."""
+        if self.keepalive_off:
+            return min(deadline, monotonic() + self.linger)
+        return deadline
 
     # -- lifecycle -------------------------------------------------------
 
@@ -221,17 +283,53 @@ cdef class HTTPService(BatchHook):
         for conn in list(self.connections):
             (<ServedConnection>conn).check_timeout(now)
 
-    def drain(self):
-        """Graceful stop: stop accepting, close idle keep-alive connections;
-        busy ones close after their current response."""
-        self.pause_accepting()
-        self.draining = True
+    def end_keepalive(self, bint draining=True):
+        """From now on every response says ``Connection: close``; idle
+        connections linger (DRAIN_LINGER) for a request already on its way,
+        then close. ``draining``: the worker is stopping (otherwise only
+        keep-alive ends: --shutdown-delay's first phase)."""
+        cdef ServedConnection conn
+        cdef double until = monotonic() + self.linger
+        self.keepalive_off = True
+        self.draining = self.draining or draining
         self.flush_deferred()       # settle what this batch has queued first
         for conn in list(self.connections):
-            # Spared ones get `Connection: close` on their next response; the
-            # header timeout bounds the rest.
-            if (<ServedConnection>conn).idle():
-                (<ServedConnection>conn).close()
+            if conn.idle() and (conn.deadline == 0 or conn.deadline > until):
+                conn.deadline = until
+
+    def stop_accepting(self):
+        """Leave the listeners to the other workers, for good."""
+        self.accept_stopped = True
+        self.pause_accepting()
+
+    def accept_until_shut(self):
+        """Keep accepting (the server is stopping: the master shuts the
+        listening sockets down once every worker is draining); an acceptor
+        stops when its listener is shut (see Acceptor.on_events)."""
+        cdef Acceptor acceptor
+        if self.accept_stopped:
+            self.accept_stopped = False
+            for acceptor in self.acceptors:
+                acceptor.shut = False
+        self.resume_accepting()
+
+    def check_listeners(self):
+        """Stop the acceptors whose listener was shut down (the master's
+        shutdown wakes epoll with EPOLLHUP; this is the fallback for a
+        worker that was busy when it happened)."""
+        cdef Acceptor acceptor
+        for acceptor in self.acceptors:
+            if acceptor.registered and not acceptor.listening():
+                acceptor.listener_shut()
+
+    @property
+    def listening(self):
+        """True while an acceptor is registered with the loop."""
+        cdef Acceptor acceptor
+        for acceptor in self.acceptors:
+            if acceptor.registered:
+                return True
+        return False
 
     def close_all(self):
         for conn in list(self.connections):
@@ -244,6 +342,27 @@ cdef class HTTPService(BatchHook):
     @property
     def active(self):
         return len(self.connections)
+
+    cdef ServedConnection evictable(self):
+        """The connection to close so that a new one gets in when the worker
+        is full: the one idle the longest (it never sent a byte, or it waits
+        between keep-alive requests), else the slowest request head or body
+        still arriving after EVICT_SLOW seconds; None if every connection is
+        busy with a request (nginx, when it runs out of connections, reuses
+        its idle keep-alive ones the same way)."""
+        cdef ServedConnection conn, best = None, slow = None
+        cdef double best_since = 0, slow_since = 0, since
+        cdef double limit = monotonic() - EVICT_SLOW
+        for conn in self.connections:
+            since = conn.waiting_since()
+            if since < 0:
+                continue
+            if conn.idle():
+                if best is None or since < best_since:
+                    best, best_since = conn, since
+            elif since < limit and (slow is None or since < slow_since):
+                slow, slow_since = conn, since
+        return best if best is not None else slow
 
     def set_status_slot(self, buffer):
         """Give the service a writable buffer (e.g. a slice of the master's
@@ -294,9 +413,42 @@ cdef class Acceptor(Handler):
         self.fd = sock.fileno()
         self.tcp = sock.family != 1     # AF_UNIX
         self.registered = False
+        self.shut = False
+
+    cdef bint listening(self):
+        """False once the listening socket was shut down: poll() reports a
+        hang-up on a TCP or unix listener after shutdown(SHUT_RDWR)."""
+        cdef pollfd entry
+        entry.fd = self.fd
+        entry.events = POLLIN
+        entry.revents = 0
+        if poll(&entry, 1, 0) < 0:
+            return True
+        return not entry.revents & (POLLHUP | POLLERR | POLLNVAL)
+
+    cdef int serve(self, int fd, object addr) except -1:
+        """Make an accepted socket a connection of this worker."""
+        cdef HTTPService service = self.service
+        cdef int one = 1
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK)
+        if self.tcp:
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+            conn = service.connection_type(service, fd, addr[0], addr[1], True)
+        else:
+            conn = service.connection_type(service, fd, "", 0, False)
+        service.connections.add(conn)
+        service.loop.register(conn, EPOLLIN)
+        return 0
+
+    cdef int listener_shut(self) except -1:
+        """The master shut the listener down: nothing more to accept here."""
+        self.shut = True
+        self.stop()
+        self.service.accepting = self.service.listening
+        return 0
 
     def start(self):
-        if not self.registered:
+        if not self.registered and not self.shut:
             # EPOLLEXCLUSIVE: one sleeping worker is woken per connection, not all.
             self.service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
             self.registered = True
@@ -308,29 +460,38 @@ cdef class Acceptor(Handler):
 
     cdef int on_events(self, uint32_t events) except -1:
         cdef HTTPService service = self.service
-        cdef int fd, one = 1, i
+        cdef ServedConnection victim
+        cdef int fd, i
         cdef bint accepted = False
         accept = self.sock._accept
+        if events & (EPOLLHUP | EPOLLERR) and not self.listening():
+            # Shut down by the master. A unix listener still hands out the
+            # connections queued before; a TCP one has reset them.
+            while len(service.connections) < service.max_connections:
+                try:
+                    fd, addr = accept()
+                except OSError:
+                    break
+                self.serve(fd, addr)
+            return self.listener_shut()
         for i in range(ACCEPT_BATCH):
             if len(service.connections) >= service.max_connections:
-                service.pause_accepting()
-                break
+                victim = service.evictable()
+                if victim is None:
+                    service.pause_accepting()
+                    break
+                victim.evict()
             try:
                 fd, addr = accept()
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
+                if exc.errno == EINVAL:
+                    return self.listener_shut()     # shut down by the master
                 # EMFILE and friends: log, and retry on the next wake-up.
                 service.log.warning("accept failed: %s", exc)
                 break
-            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK)
-            if self.tcp:
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-                conn = service.connection_type(service, fd, addr[0], addr[1], True)
-            else:
-                conn = service.connection_type(service, fd, "", 0, False)
-            service.connections.add(conn)
-            service.loop.register(conn, EPOLLIN)
+            self.serve(fd, addr)
             accepted = True
         if accepted and self.registered:
             # EPOLLEXCLUSIVE wakes the first idle worker in the listener's wait

@@ -3,14 +3,20 @@ event loop, drain on SIGTERM, exit with a named code.
 
 A worker is started by the master right after fork() and never returns
 into the master's stack: the master calls ``os._exit(Worker(...).run())``.
-Signals: TERM drains gracefully (stop accepting, finish in-flight requests,
-close idle keep-alive connections); INT and QUIT stop at once; USR1 reopens
-the log files; SIGABRT (sent by the master when the heartbeat stops) dumps
+Signals: TERM stops gracefully, the way the master asks in the worker's
+slot (``STOP_*`` in prefork/master/heartbeat.py; a TERM from anyone else
+is a retirement): every response from then on says ``Connection: close``,
+idle connections linger briefly then close, in-flight and already received
+requests are answered, and the worker exits as soon as it holds no
+connection and accepts no more. INT and QUIT stop at once; USR1 reopens the
+log files; SIGABRT (sent by the master when the heartbeat stops) dumps
 every thread's stack to the error log and kills the process.
 
 Liveness: the loop writes a heartbeat into the worker's shared-memory slot
-(prefork/master/heartbeat.py) several times per ``--timeout``; the slot also holds
-the ready flag and the request being served.
+at the end of each iteration, at most a few times per ``--timeout``
+(prefork/worker/_loop.pyx), so a worker stuck anywhere, in the app or in a
+loop of its own, falls silent; the slot also holds the ready flag and the
+request being served.
 """
 import faulthandler
 import gc
@@ -24,6 +30,7 @@ from prefork.worker._service import HTTPService
 from prefork.worker._loop import EventLoop
 from prefork.importer import AppImportError, import_app
 from prefork.log import reopen_logs
+from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_NONE, STOP_SERVER
 from prefork.master.proctitle import set_title
 from prefork.master.sockets import reuse_port_copy
 
@@ -47,6 +54,7 @@ class Worker:
         self.loop = None
         self.service = None
         self.drain_deadline = None
+        self.stop_mode = STOP_NONE  # the last one acted on
         self.signals = []           # recorded by the handlers, acted on by the loop
         jitter = settings.max_requests_jitter
         # os.urandom rather than the random module, which workers need not load.
@@ -88,11 +96,12 @@ class Worker:
         if isinstance(first, tuple):
             self.service.set_server_address(first[0], first[1])
         self.install_signals()
-        self.heartbeat_interval = min(1.0, self.settings.timeout / 4)
-        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
+        self.loop.set_heartbeat(self.slot.heartbeat, min(1.0, self.settings.timeout / 4))
         self.loop.call_later(1.0, self.tick)
         self.slot.beat()
         self.slot.mark_ready()
+        if self.slot.stop_mode != STOP_NONE:
+            self.begin_stop()       # forked while the server stops (--shutdown-delay)
         self.notify_master()
         hooks.call(self.settings, "post_worker_init", self)
         self.log.debug("worker %d (pid %d) serving", self.number, self.pid)
@@ -134,37 +143,55 @@ class Worker:
         while self.signals:
             signum = self.signals.pop(0)
             if signum == signal.SIGTERM:
-                self.begin_drain()
+                self.begin_stop()
             elif signum == signal.SIGUSR1:
                 reopen_logs()
             else:
                 self.loop.stop()
 
+    def begin_stop(self):
+        """Act on the stop mode the master recorded (a TERM from anyone
+        else, with no mode recorded, retires this worker)."""
+        mode = self.slot.stop_mode
+        if mode == STOP_KEEPALIVE:
+            self.service.end_keepalive(draining=False)
+        else:
+            if mode == STOP_SERVER:
+                self.service.accept_until_shut()
+            else:
+                self.service.stop_accepting()
+            self.begin_drain()
+        self.stop_mode = mode
+        self.slot.acknowledge_stop(mode)
+
     def begin_drain(self):
-        """Stop accepting, close idle connections (HTTPService.drain() spares
-        any with a request in flight), then wait for the rest."""
+        """Every response says Connection: close from now on, idle
+        connections linger then close; exit once none is left."""
         if self.drain_deadline is not None:
             return
         set_title(f"worker {self.number}", self.app_spec, "stopping")
         self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
-        self.service.drain()
+        self.service.end_keepalive()
         self.check_drained()
 
     def check_drained(self):
-        if self.service.active == 0 or self.loop.time() >= self.drain_deadline:
+        self.service.sweep()            # idle connections end their linger
+        self.service.check_listeners()
+        if self.service.active == 0 and not self.service.listening:
+            self.loop.stop()
+        elif self.loop.time() >= self.drain_deadline:
+            self.log.warning("worker %d (pid %d): graceful timeout with %d connections open",
+                             self.number, self.pid, self.service.active)
             self.loop.stop()
         else:
             self.loop.call_later(0.05, self.check_drained)
 
-    def heartbeat(self):
-        self.slot.beat()
-        self.loop.call_later(self.heartbeat_interval, self.heartbeat)
-
     def tick(self):
         """Once a second: timeouts, the request budget, an orphan check."""
         self.service.sweep()
-        if os.getppid() != self.parent:
+        if os.getppid() != self.parent and self.drain_deadline is None:
             self.log.warning("master died; worker %d draining", self.number)
+            self.service.stop_accepting()
             self.begin_drain()
         if self.max_requests and self.service.requests_served >= self.max_requests \
                 and not self.slot.retiring:

@@ -1,6 +1,7 @@
-"""Per-worker limits that protect the worker itself: accepting pauses while
-``--max-connections`` are open, and a client that stops reading is dropped
-after ``--send-timeout``."""
+"""Per-worker limits that protect the worker itself: at ``--max-connections``
+a new connection evicts the longest idle one (or a request head trickling
+in), and accepting pauses only while every connection is busy; a client
+that stops reading is dropped after ``--send-timeout``."""
 import socket
 import time
 
@@ -11,25 +12,77 @@ def get(sock, path="/hello"):
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
 
 
-def test_accepting_pauses_while_max_connections_are_open(server_factory):
+def stalled_download(server):
+    """A connection whose client asked for 64 MiB and reads none of it:
+    busy (a response in progress), never idle."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((server.host, server.port))
+    get(sock, "/big?mb=64")
+    return sock
+
+
+def answered_within(sock, seconds):
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1) != b""
+    except socket.timeout:
+        return False
+
+
+def test_full_worker_evicts_the_longest_idle_connection(server_factory):
     server = server_factory("probe:app", "--workers", "1", "--max-connections", "2",
                             "--keepalive-timeout", "30")
     first, second = server.connect(), server.connect()
     for sock in (first, second):
         get(sock)
         assert read_response(sock.makefile("rb")).status == 200
+        time.sleep(0.05)
+    with server.connect() as third:
+        get(third)
+        assert read_response(third.makefile("rb")).status == 200
+    assert first.recv(1) == b""             # idle the longest: closed to let the third in
+    get(second)                             # the other one still serves
+    assert read_response(second.makefile("rb")).status == 200
+    first.close()
+    second.close()
+
+
+def test_full_worker_evicts_a_connection_that_never_sent_a_byte(server_factory):
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "2")
+    silent = [server.connect(), server.connect()]
+    time.sleep(0.2)
+    with server.connect() as third:
+        get(third)
+        assert read_response(third.makefile("rb")).status == 200
+    assert silent[0].recv(1) == b""
+    for sock in silent:
+        sock.close()
+
+
+def test_full_worker_answers_408_to_a_head_trickling_in(server_factory):
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "1")
+    slow = server.connect()
+    slow.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")     # and nothing more
+    time.sleep(1.3)                                             # past the 1 s grace
+    with server.connect() as other:
+        get(other)
+        assert read_response(other.makefile("rb")).status == 200
+    assert read_response(slow.makefile("rb")).status == 408
+    slow.close()
+
+
+def test_accepting_pauses_while_every_connection_is_busy(server_factory):
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "2",
+                            "--send-timeout", "30")
+    busy = [stalled_download(server), stalled_download(server)]
+    time.sleep(0.3)
     third = server.connect(timeout=1.0)     # the kernel still completes the handshake
     get(third)
-    third.settimeout(1.0)
-    try:
-        data = third.recv(1)
-    except socket.timeout:
-        data = None
-    assert data is None, "a third connection was served while two were open"
-    first.close()                           # a slot frees: the queued one is accepted
-    third.settimeout(5.0)
+    assert not answered_within(third, 1.0), "a third connection was served while two were busy"
+    busy[0].close()                         # a slot frees: the queued one is accepted
     assert read_response(third.makefile("rb")).status == 200
-    second.close()
+    busy[1].close()
     third.close()
 
 
