@@ -23,6 +23,11 @@ cdef enum: MAX_LEADING_EMPTY_LINES = 4
 # any 64-bit size, more can only be an attack on integer parsing.
 cdef enum: MAX_CHUNK_SIZE_DIGITS = 16
 cdef enum: MAX_CHUNK_EXT = 4096
+# RFC 9110 §5.6.1: a recipient MUST parse and ignore "a reasonable number of
+# empty list elements". Reasonable here: up to 8 in one field line, which
+# covers any list joined from empty or comma-ended lines by an intermediary;
+# more is padding meant to confuse a parser, refused with 400.
+cdef enum: MAX_EMPTY_LIST_ELEMENTS = 8
 # Content-Length: 18 decimal digits always fit a signed 64-bit integer.
 cdef enum: MAX_CONTENT_LENGTH_DIGITS = 18
 
@@ -273,10 +278,15 @@ cdef bint _valid_authority(const unsigned char *s, Py_ssize_t n, bint port_requi
     return True
 
 
-cdef inline Py_ssize_t _scan_list_token(const unsigned char *s, Py_ssize_t n, Py_ssize_t i,
-                                        Py_ssize_t *start, Py_ssize_t *end) noexcept nogil:
-    # One element of a token list (RFC 9110 §5.6.1): OWS, a token (s[start:end],
-    # possibly empty), OWS. Returns the index after it: n, "," or garbage.
+cdef inline Py_ssize_t _scan_list_element(const unsigned char *s, Py_ssize_t n, Py_ssize_t i,
+                                          Py_ssize_t *start, Py_ssize_t *end, int *empty) noexcept nogil:
+    # One element of a token list from s[i] (RFC 9110 §5.6.1):
+    #   #element => [ element ] *( OWS "," OWS [ element ] )
+    # that is OWS, a token (s[start:end], empty for an empty element), OWS,
+    # then "," or the end. Empty elements are counted in empty[0].
+    # Returns where the next element starts, n + 1 after the last one, or -1
+    # for a byte that is neither token, OWS nor "," (parameters, quotes, CTLs)
+    # and for more than MAX_EMPTY_LIST_ELEMENTS empty elements.
     while i < n and _is_ows(s[i]):
         i += 1
     start[0] = i
@@ -285,30 +295,35 @@ cdef inline Py_ssize_t _scan_list_token(const unsigned char *s, Py_ssize_t n, Py
     end[0] = i
     while i < n and _is_ows(s[i]):
         i += 1
-    return i
+    if i < n and s[i] != 44:  # ","
+        return -1
+    if end[0] == start[0]:
+        empty[0] += 1
+        if empty[0] > MAX_EMPTY_LIST_ELEMENTS:
+            return -1
+    return i + 1
 
 
 cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept nogil:
-    # RFC 9112 §6.1 Transfer-Encoding = #transfer-coding. Returns TE_CHUNKED,
-    # 501 (a coding we do not implement applied before chunked) or 400.
+    # RFC 9112 §6.1 Transfer-Encoding = #transfer-coding, empty elements
+    # ignored (RFC 9110 §5.6.1). Returns TE_CHUNKED, 501 (a coding we do not
+    # implement applied before chunked) or 400.
     cdef Py_ssize_t i = 0, start, end
-    cdef bint last_chunked = False, seen_chunked = False
-    cdef int elements = 0
-    while True:
-        i = _scan_list_token(s, n, i, &start, &end)
-        if end == start or (i < n and s[i] != 44):
-            return 400  # empty element, parameters or garbage: be strict
-        if seen_chunked:
+    cdef bint last_chunked = False
+    cdef int codings = 0, empty = 0
+    while i <= n:
+        i = _scan_list_element(s, n, i, &start, &end, &empty)
+        if i < 0:
+            return 400  # parameters, garbage or a run of empty elements: be strict
+        if end == start:
+            continue
+        if last_chunked:
             return 400  # §6.1: chunked must be the final coding, applied once
         last_chunked = _ci_equal(s + start, end - start, b"chunked")
-        seen_chunked = last_chunked
-        elements += 1
-        if i == n:
-            break
-        i += 1  # ","
+        codings += 1
     if not last_chunked:
         return 400  # §6.3 item 4: the framing cannot be determined
-    return TE_CHUNKED if elements == 1 else 501
+    return TE_CHUNKED if codings == 1 else 501
 
 
 # PERF: a Request holds only bytes, ints and lists of byte tuples, so it can
@@ -702,13 +717,12 @@ cdef class RequestParser:
 
     cdef int _use_connection(self, const unsigned char *s, Py_ssize_t n) except -1:
         # RFC 9110 §7.6.1 Connection = #connection-option (tokens, any case);
-        # §5.6.1: empty list elements are ignored.
+        # §5.6.1: empty list elements are ignored (up to MAX_EMPTY_LIST_ELEMENTS).
         cdef Py_ssize_t i = 0, start, end
-        while i < n:
-            while i < n and (_is_ows(s[i]) or s[i] == 44):
-                i += 1
-            i = _scan_list_token(s, n, i, &start, &end)
-            if i < n and s[i] != 44:
+        cdef int empty = 0
+        while i <= n:
+            i = _scan_list_element(s, n, i, &start, &end, &empty)
+            if i < 0:
                 self._fail(400, "invalid Connection field")
             if _ci_equal(s + start, end - start, b"close"):
                 self._conn_close = True

@@ -403,11 +403,43 @@ def test_final_coding_other_than_chunked_is_400(feed, value):
     assert status_of(request(b"Transfer-Encoding: " + value), feed) == 400
 
 
-@pytest.mark.parametrize("value", [b",chunked", b"chunked,", b"xchunked", b"chunked;q=1",
-                                   b'"chunked"', b"", b"chunked, chunked", b"gzip,,chunked",
-                                   b"chun ked"])
+@pytest.mark.parametrize("value", [b"xchunked", b"chunked;q=1", b'"chunked"', b"", b",", b" , ,",
+                                   b"chunked, chunked", b"chunked, , chunked", b"chun ked"])
 def test_rejects_malformed_transfer_encoding(feed, value):
     assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
+
+
+# RFC 9110 §5.6.1: a recipient MUST parse and ignore a reasonable number of
+# empty list elements; prefork takes up to 8 per field line.
+
+@pytest.mark.parametrize("value", [b", chunked", b",chunked", b"chunked,", b"chunked , ,",
+                                   b" , chunked , ",
+                                   b"," * 4 + b"chunked" + b"," * 4])  # 8: the bound
+def test_transfer_encoding_ignores_empty_list_elements(feed, value):
+    events = feed(request(b"Transfer-Encoding: " + value, body=b"3\r\nabc\r\n0\r\n\r\n"))
+    assert (events[0][1].chunked, events[0][1].content_length) == (True, -1)
+    assert events[1] == ("body", b"abc")
+
+
+@pytest.mark.parametrize("value", [b"gzip,,chunked", b", gzip, chunked", b"gzip, chunked,"])
+def test_empty_list_elements_do_not_hide_an_unknown_coding(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 501
+
+
+@pytest.mark.parametrize("value", [b"chunked,, gzip", b", gzip,", b"chunked, ,chunked"])
+def test_empty_list_elements_do_not_make_chunked_final(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
+
+
+@pytest.mark.parametrize("value", [b"," * 9 + b"chunked", b"chunked" + b", " * 9,
+                                   b", " * 5 + b"chunked" + b" ," * 4])
+def test_rejects_more_than_8_empty_list_elements_in_transfer_encoding(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
+
+
+def test_empty_list_elements_keep_transfer_encoding_with_content_length_refused(feed):
+    data = request(b"Transfer-Encoding: , chunked", b"Content-Length: 3", body=b"0\r\n\r\n")
+    assert status_of(data, feed) == 400
 
 
 # ---- chunked body (RFC 9112 §7.1) ---------------------------------------------
@@ -552,6 +584,33 @@ def test_accepts_valid_host(feed, value):
 def test_keep_alive_matrix(feed, version, connection, keep_alive):
     lines = [b"Connection: " + connection] if connection is not None else []
     assert head(request(*lines, version=version), feed).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize("version,connection,keep_alive", [
+    (b"HTTP/1.1", b", close", False),
+    (b"HTTP/1.1", b",close", False),
+    (b"HTTP/1.1", b"close,", False),
+    (b"HTTP/1.1", b"close , ,", False),
+    (b"HTTP/1.1", b"upgrade, , close", False),
+    (b"HTTP/1.1", b",", True),
+    (b"HTTP/1.1", b"," * 7, True),  # 8 empty elements: the bound
+    (b"HTTP/1.0", b", keep-alive", True),
+    (b"HTTP/1.0", b"keep-alive,", True),
+    (b"HTTP/1.0", b", , keep-alive, ,", True),
+])
+def test_connection_ignores_empty_list_elements(feed, version, connection, keep_alive):
+    # RFC 9110 §5.6.1, §7.6.1 Connection = #connection-option
+    assert head(request(b"Connection: " + connection, version=version), feed).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize("connection", [b"," * 9 + b"close", b"close" + b" ," * 9, b", " * 10])
+def test_rejects_more_than_8_empty_list_elements_in_connection(feed, connection):
+    assert status_of(request(b"Connection: " + connection), feed) == 400
+
+
+def test_empty_list_element_bound_is_per_field_line(feed):
+    lines = [b"Connection: " + b"," * 8 + b"upgrade", b"Connection: " + b"," * 8 + b"close"]
+    assert head(request(*lines), feed).keep_alive is False
 
 
 def test_connection_tokens_across_fields(feed):

@@ -130,6 +130,8 @@ def requests(draw):
         cl = b"%d" % len(body)
         head_fields.append((b"Content-Length", cl, b"Content-Length: " + cl))
     elif framing == "chunked":
+        # Exactly "chunked": h11 refuses empty list elements here (", chunked"),
+        # which RFC 9110 §5.6.1 says to ignore; the corpus covers those.
         head_fields.append((b"Transfer-Encoding", b"chunked", b"Transfer-Encoding: chunked"))
         raw_body, trailers = draw(chunked_bodies(body))
     raw = method + b" " + target + b" " + version + b"\r\n"

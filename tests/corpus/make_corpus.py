@@ -162,6 +162,19 @@ def valid_request_lines():
         get(extra=[(b"Connection", b"keep-alive"), (b"Connection", b"close")], keep_alive=False)]
     yield "http10_keep_alive_in_option_list", [
         get(version=b"HTTP/1.0", extra=[(b"Connection", b"Keep-Alive, Upgrade")], keep_alive=True)]
+    # RFC 9110 5.6.1: a recipient MUST parse and ignore a reasonable number of
+    # empty list elements (prefork: up to 8 in one field line).
+    yield "connection_close_after_empty_element", [
+        get(extra=[(b"Connection", b", close")], keep_alive=False)]
+    yield "connection_close_before_empty_elements", [
+        get(extra=[(b"Connection", b"close , ,")], keep_alive=False)]
+    yield "connection_close_between_empty_elements", [
+        get(extra=[(b"Connection", b"upgrade, , close,")], keep_alive=False)]
+    yield "http10_keep_alive_after_empty_element", [
+        get(version=b"HTTP/1.0", extra=[(b"Connection", b", keep-alive")], keep_alive=True)]
+    yield "http10_keep_alive_before_empty_element", [
+        get(version=b"HTTP/1.0", extra=[(b"Connection", b"keep-alive,")], keep_alive=True)]
+    yield "connection_only_empty_elements", [get(extra=[(b"Connection", b", ,")], keep_alive=True)]
     yield "method_lowercase_token", [message(b"get", b"/", fields=[HOST])]
     yield "method_extension_token", [message(b"PROPFIND", b"/dav/", fields=[HOST])]
     yield "method_all_tchar_symbols", [message(b"X!#$%&'*+-.^_`|~Y", b"/", fields=[HOST])]
@@ -301,6 +314,15 @@ def valid_bodies():
         HOST, ows(b"Transfer-Encoding", b" \t chunked \t", b"chunked")], chunks=[chunk(b"abc")])]
     yield "chunked_lowercase_name", [message(b"POST", b"/", fields=[
         HOST, (b"transfer-encoding", b"chunked")], chunks=[chunk(b"abc")])]
+    # RFC 9110 5.6.1: empty list elements are ignored; chunked is still the
+    # one and final coding (RFC 9112 6.1).
+    for name, value in [("empty_element_before_chunked", b", chunked"),
+                        ("leading_comma", b",chunked"),
+                        ("trailing_comma", b"chunked,"),
+                        ("empty_elements_after_chunked", b"chunked , ,"),
+                        ("eight_empty_elements", b",,,,chunked,,,,")]:
+        yield "te_" + name, [message(b"POST", b"/", fields=[
+            HOST, (b"Transfer-Encoding", value)], chunks=[chunk(b"abc")])]
     yield "chunk_size_uppercase_hex", [post_chunked([chunk(b"z" * 26, size=b"1A")])]
     yield "chunk_size_lowercase_hex", [post_chunked([chunk(b"z" * 26, size=b"1a")])]
     yield "chunk_size_leading_zeros", [post_chunked([chunk(b"hello", size=b"0005")])]
@@ -588,8 +610,25 @@ def invalid_framing():
     yield "te_chunked_twice_in_list", bad(
         400, "chunked applied more than once", s61,
         post_head(b"Transfer-Encoding: chunked, chunked") + b"0\r\n\r\n")
-    for name, value in [("leading_comma", b",chunked"), ("trailing_comma", b"chunked,"),
-                        ("prefixed_token", b"xchunked"), ("with_parameter", b"chunked;q=1"),
+    yield "te_chunked_twice_around_empty_element", bad(
+        400, "chunked applied twice, an empty list element between", s61,
+        post_head(b"Transfer-Encoding: chunked, , chunked") + b"0\r\n\r\n")
+    yield "te_gzip_empty_element_chunked", bad(
+        501, "an empty list element does not hide the coding before chunked", s61,
+        post_head(b"Transfer-Encoding: gzip,,chunked") + b"0\r\n\r\n")
+    yield "te_only_empty_elements", bad(
+        400, "a list of empty elements names no coding", s63,
+        post_head(b"Transfer-Encoding: , ,") + b"0\r\n\r\n")
+    yield "te_nine_empty_elements", bad(
+        400, "more empty list elements than the 8 prefork ignores", "RFC 9110 5.6.1",
+        post_head(b"Transfer-Encoding: " + b"," * 9 + b"chunked") + b"0\r\n\r\n")
+    yield "te_empty_element_with_content_length", bad(
+        400, "Transfer-Encoding with an empty element beside Content-Length", s63,
+        post_head(b"Content-Length: 5", b"Transfer-Encoding: , chunked") + b"0\r\n\r\n")
+    yield "connection_nine_empty_elements", bad(
+        400, "more empty list elements than the 8 prefork ignores", "RFC 9110 5.6.1",
+        get_head(b"Connection: close" + b" ," * 9))
+    for name, value in [("prefixed_token", b"xchunked"), ("with_parameter", b"chunked;q=1"),
                         ("quoted", b"\"chunked\""), ("empty", b""),
                         ("vertical_tab", b"\x0bchunked"), ("nbsp", b"\xa0chunked"),
                         ("form_feed_suffix", b"chunked\x0c"), ("nul_suffix", b"chunked\x00")]:
