@@ -547,10 +547,17 @@ cdef class RequestParser:
         if (end - i != 8 or memcmp(v, b"HTTP/", 5) != 0 or not (CLASS[v[5]] & C_DIGIT)
                 or v[6] != 46 or not (CLASS[v[7]] & C_DIGIT)):
             self._fail(400, "malformed HTTP-version")
-        if v[5] != 49 or (v[7] != 48 and v[7] != 49):
+        if v[5] != 49:
             self._fail(505, "HTTP version %s not supported" % (<bytes>v[:8]).decode("ascii"))
-        req.minor = v[7] - 48
-        req.http_version = b"HTTP/1.1" if req.minor else b"HTTP/1.0"
+        # RFC 9110 §2.5, §6.2: a higher minor version of HTTP/1 is processed as
+        # HTTP/1.1, the highest we conform to (keep-alive, Host, chunked), and
+        # answered as HTTP/1.1; http_version keeps what the client sent.
+        if v[7] == 48:
+            req.minor = 0
+            req.http_version = b"HTTP/1.0"
+        else:
+            req.minor = 1
+            req.http_version = b"HTTP/1.1" if v[7] == 49 else PyBytes_FromStringAndSize(<const char *>v, 8)
         req.trailers = []
         self._parse_target(data, target_start, target_end)
         return 0

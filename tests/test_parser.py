@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from prefork._speedups import EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, HTTPError, RequestParser
 
 GET = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+CHUNKED = b"Transfer-Encoding: chunked"
 
 
 def merge_bodies(events):
@@ -100,9 +101,30 @@ def test_accepts_extension_method_token(feed):
     assert head(request(method=b"PURGE!~"), feed).method == b"PURGE!~"
 
 
-@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/1.2", b"HTTP/0.9", b"HTTP/3.1"])
-def test_rejects_unsupported_version_with_505(feed, version):
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.1", b"HTTP/0.0", b"HTTP/9.1"])
+def test_rejects_major_version_other_than_1_with_505(feed, version):
     assert status_of(request(version=version), feed) == 505
+
+
+# RFC 9110 §2.5, §6.2: a recipient SHOULD process a higher minor version of a
+# major version it implements as the highest minor version it conforms to.
+
+@pytest.mark.parametrize("version", [b"HTTP/1.2", b"HTTP/1.9"])
+def test_higher_minor_version_is_processed_as_http_1_1(feed, version):
+    events = feed(request(CHUNKED, b"Expect: 100-continue", version=version,
+                          body=b"3\r\nabc\r\n0\r\n\r\n"))
+    req = events[0][1]
+    assert (req.http_version, req.minor) == (version, 1)
+    assert (req.keep_alive, req.chunked, req.expect_continue) == (True, True, True)
+    assert events[1:] == [("body", b"abc"), ("done", req)]
+
+
+def test_higher_minor_version_honours_connection_close(feed):
+    assert head(request(b"Connection: close", version=b"HTTP/1.2"), feed).keep_alive is False
+
+
+def test_higher_minor_version_requires_host(feed):
+    assert status_of(b"GET / HTTP/1.2\r\n\r\n", feed) == 400
 
 
 @pytest.mark.parametrize("version", [b"HTTP/1", b"HTTP/1.1.1", b"HTTP/11.1", b"http/1.1",
@@ -443,8 +465,6 @@ def test_empty_list_elements_keep_transfer_encoding_with_content_length_refused(
 
 
 # ---- chunked body (RFC 9112 §7.1) ---------------------------------------------
-
-CHUNKED = b"Transfer-Encoding: chunked"
 
 
 def test_chunked_body(feed):

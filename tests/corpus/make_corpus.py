@@ -85,7 +85,8 @@ def default_expectation(method, target, version, fields, chunks):
     """What RFC 9112 says the parser reports for a well-formed message."""
     lowered = {f.name.lower(): f.value for f in fields}
     connection = lowered.get(b"connection", b"").lower()
-    if version == b"HTTP/1.1":
+    # RFC 9110 2.5: HTTP/1.2 and later minor versions are processed as HTTP/1.1.
+    if version != b"HTTP/1.0":
         keep_alive = connection != b"close"
     else:
         keep_alive = connection == b"keep-alive"
@@ -189,6 +190,21 @@ def valid_request_lines():
     yield "connect_ipv6_authority_form", [
         message(b"CONNECT", b"[2001:db8::1]:8443", fields=[(b"Host", b"[2001:db8::1]:8443")],
                 path=OMIT, query=OMIT)]
+    # RFC 9110 2.5, 6.2: a higher minor version is processed as HTTP/1.1 (keep-alive
+    # by default, Host required, chunked allowed); http_version stays as sent.
+    yield "version_http_1_2_processed_as_1_1", [
+        message(b"GET", b"/", b"HTTP/1.2", [HOST], minor=1, keep_alive=True)]
+    yield "version_http_1_9_processed_as_1_1", [
+        message(b"GET", b"/", b"HTTP/1.9", [HOST], minor=1, keep_alive=True)]
+    yield "version_http_1_2_connection_close", [
+        message(b"GET", b"/", b"HTTP/1.2", [HOST, (b"Connection", b"close")], minor=1,
+                keep_alive=False)]
+    yield "version_http_1_2_chunked_body", [
+        message(b"POST", b"/upload", b"HTTP/1.2", [HOST, (b"Transfer-Encoding", b"chunked")],
+                chunks=[chunk(b"hello")], minor=1)]
+    yield "version_http_1_2_expect_continue", [
+        message(b"POST", b"/", b"HTTP/1.2", [HOST, (b"Content-Length", b"2"),
+                                             (b"Expect", b"100-continue")], b"ok", minor=1)]
     yield "leading_crlf_ignored", [prefix(CRLF, get())]
     yield "two_leading_crlfs_ignored", [prefix(CRLF * 2, get())]
 
@@ -481,12 +497,22 @@ def invalid_request_lines():
     yield "version_http_2", bad(
         505, "well-formed but unsupported major version", "RFC 9110 15.6.6",
         head(b"GET / HTTP/2.0", host))
-    yield "version_http_1_2", bad(
-        505, "well-formed but unsupported minor version", "RFC 9110 15.6.6",
-        head(b"GET / HTTP/1.2", host))
     yield "version_http_0_9", bad(
         505, "well-formed but unsupported version", "RFC 9110 15.6.6",
         head(b"GET / HTTP/0.9", host))
+    yield "version_http_3_1", bad(
+        505, "well-formed but unsupported major version", "RFC 9110 15.6.6",
+        head(b"GET / HTTP/3.1", host))
+    yield "version_http_1_2_missing_host", bad(
+        400, "HTTP/1.2 is processed as HTTP/1.1, which needs Host", "RFC 9110 2.5, RFC 9112 3.2",
+        head(b"GET / HTTP/1.2", b"Accept: */*"))
+    yield "version_http_1_2_te_and_cl", bad(
+        400, "HTTP/1.2 is processed as HTTP/1.1: Transfer-Encoding with Content-Length",
+        "RFC 9110 2.5, RFC 9112 6.3",
+        post_head(b"Content-Length: 5", b"Transfer-Encoding: chunked").replace(
+            b"HTTP/1.1", b"HTTP/1.2", 1) + b"0\r\n\r\n")
+    yield "version_http_1_two_digit_minor", bad(
+        400, "HTTP-version has one digit per part", "RFC 9112 2.3", head(b"GET / HTTP/1.10", host))
     yield "version_lowercase", bad(
         400, "HTTP-name is case-sensitive", "RFC 9112 2.3", head(b"GET / http/1.1", host))
     yield "version_two_digit_major", bad(
