@@ -5,13 +5,17 @@ ambiguous raises HTTPError carrying the status the server answers with.
 It is incremental: input may be split at any byte, and feeding a head one
 byte at a time costs time linear in its size.
 
+Chunk extensions are validated (token names; token or quoted-string values;
+BWS only before ";" and around "=") and then ignored.
+
 List fields the parser reads (Transfer-Encoding, Connection) ignore empty
 list elements (RFC 9110 §5.6.1): "Transfer-Encoding: , chunked" is chunked,
 "Connection: close," is a close; more than 8 in one field line is a 400.
 
 Statuses: 400 malformed or ambiguous (bare CR or LF, obs-fold, whitespace
 before a colon, invalid Host, duplicate Host/Content-Length/Transfer-Encoding,
-Transfer-Encoding with Content-Length or in HTTP/1.0, bad chunk framing, more
+Transfer-Encoding with Content-Length or in HTTP/1.0, bad chunk framing, a
+chunk extension outside RFC 9112 §7.1.1's grammar or over 4096 bytes, more
 than 4 empty lines before a request line, more than 8 empty list elements in
 a Transfer-Encoding or Connection field line); 413 body over max_body_size; 414
 request line over max_request_line; 417 an Expect other than 100-continue;

@@ -22,6 +22,8 @@ cdef enum: MAX_LEADING_EMPTY_LINES = 4
 # RFC 9112 §7.1: chunk-size is unbounded in the grammar; 16 hex digits cover
 # any 64-bit size, more can only be an attack on integer parsing.
 cdef enum: MAX_CHUNK_SIZE_DIGITS = 16
+# RFC 9112 §7.1.1: a server ought to limit the total length of chunk extensions;
+# this bounds the bytes between chunk-size and CRLF.
 cdef enum: MAX_CHUNK_EXT = 4096
 # RFC 9110 §5.6.1: a recipient MUST parse and ignore "a reasonable number of
 # empty list elements". Reasonable here: up to 8 in one field line, which
@@ -52,7 +54,7 @@ cdef enum: C_TARGET = 2    # VCHAR except "#" (RFC 9112 §3.2: no fragment, no C
 cdef enum: C_VALUE = 4     # RFC 9110 §5.5 field-vchar / obs-text / SP / HTAB
 cdef enum: C_HEX = 8       # HEXDIG
 cdef enum: C_REGNAME = 16  # RFC 3986 §3.2.2 unreserved / sub-delims (reg-name, minus pct)
-cdef enum: C_EXT = 32      # chunk-ext bytes: HTAB, SP, VCHAR, obs-text (no other CTL)
+cdef enum: C_QDTEXT = 32   # RFC 9110 §5.6.4 qdtext: HTAB / SP / VCHAR but DQUOTE and "\" / obs-text
 cdef enum: C_DIGIT = 64
 
 cdef unsigned char CLASS[256]
@@ -71,13 +73,15 @@ cdef void _init_tables():
     for c in regname:
         CLASS[c] |= C_REGNAME
     for c in range(0x21, 0x7F):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE
         if c != 0x23:
             CLASS[c] |= C_TARGET
+        if c != 0x22 and c != 0x5C:
+            CLASS[c] |= C_QDTEXT
     for c in range(0x80, 0x100):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE | C_QDTEXT
     for c in (SP, HTAB):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE | C_QDTEXT
     for c in range(10):
         CLASS[48 + c] |= C_HEX | C_DIGIT
         HEXVAL[48 + c] = c
@@ -324,6 +328,67 @@ cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept 
     if not last_chunked:
         return 400  # §6.3 item 4: the framing cannot be determined
     return TE_CHUNKED if codings == 1 else 501
+
+
+cdef inline Py_ssize_t _skip_ows(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    while i < n and _is_ows(s[i]):
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _skip_token(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    while i < n and CLASS[s[i]] & C_TCHAR:
+        i += 1
+    return i
+
+
+cdef Py_ssize_t _quoted_string_end(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    # RFC 9110 §5.6.4, from the opening DQUOTE at s[i]:
+    #   quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+    #   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
+    # Returns the index after the closing DQUOTE, or -1.
+    i += 1
+    while i < n:
+        if s[i] == 34:  # DQUOTE
+            return i + 1
+        if s[i] == 92:  # "\"
+            i += 1
+            if i == n or not (CLASS[s[i]] & C_VALUE):  # C_VALUE: HTAB / SP / VCHAR / obs-text
+                return -1
+        elif not (CLASS[s[i]] & C_QDTEXT):
+            return -1
+        i += 1
+    return -1
+
+
+cdef bint _valid_chunk_ext(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    # RFC 9112 §7.1.1, s[0:n] being every byte between chunk-size and CRLF:
+    #   chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+    #   chunk-ext-name = token
+    #   chunk-ext-val  = token / quoted-string
+    # Nothing else: no whitespace after the last extension, no empty name, no
+    # "=" without a value. Extensions are ignored once valid.
+    cdef Py_ssize_t i = 0, start
+    while i < n:
+        i = _skip_ows(s, n, i)
+        if i == n or s[i] != 59:  # ";"
+            return False
+        start = _skip_ows(s, n, i + 1)
+        i = _skip_token(s, n, start)
+        if i == start:
+            return False  # chunk-ext-name = token, not empty
+        start = _skip_ows(s, n, i)
+        if start < n and s[start] == 61:  # "="
+            start = _skip_ows(s, n, start + 1)
+            if start < n and s[start] == 34:  # DQUOTE
+                i = _quoted_string_end(s, n, start)
+                if i < 0:
+                    return False
+            else:
+                i = _skip_token(s, n, start)
+                if i == start:
+                    return False  # "=" needs a value
+    return True
 
 
 # PERF: a Request holds only bytes, ints and lists of byte tuples, so it can
@@ -840,9 +905,12 @@ cdef class RequestParser:
         return pos
 
     cdef Py_ssize_t _parse_chunk_size(self, const unsigned char *data, Py_ssize_t length) except -1:
-        # chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ "=" ext-val ] )
-        # Strict: no whitespace, prefixes or signs; the extension is bounded
-        # and may hold no CTL but HTAB.
+        # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF;
+        # chunk-size = 1*HEXDIG. Strict: no whitespace, prefixes or signs; the
+        # extension (up to MAX_CHUNK_EXT bytes) must match its grammar.
+        # Nothing is consumed until the line's LF arrives, so the whole line is
+        # validated at once, whatever the split; an incomplete line is only
+        # checked for what can already be refused (size digits, length, CR).
         cdef const unsigned char *lf
         cdef Py_ssize_t i = 0, end, eol, limit = MAX_CHUNK_SIZE_DIGITS + 2 + MAX_CHUNK_EXT
         cdef unsigned long long size = 0
@@ -870,16 +938,10 @@ cdef class RequestParser:
         if i == 0:
             self._fail(400, "invalid chunk size")
         if i < end:
-            # RFC 9112 §7.1.1: BWS may precede ";" (but nothing else follows the size).
-            while i < end and (data[i] == 32 or data[i] == 9) and end - i <= MAX_CHUNK_EXT:
-                i += 1
-            if i == end or data[i] != 59 or end - i - 1 > MAX_CHUNK_EXT:  # ";"
+            if end - i > MAX_CHUNK_EXT:
+                self._fail(400, "chunk extension longer than %d bytes" % MAX_CHUNK_EXT)
+            if not _valid_chunk_ext(data + i, end - i):
                 self._fail(400, "invalid chunk extension")
-            i += 1
-            while i < end and CLASS[data[i]] & C_EXT:
-                i += 1
-            if i != end:
-                self._fail(400, "invalid byte in chunk extension")
         if self.max_body_size > 0 and (size > <unsigned long long>self.max_body_size
                                        or self._received + size > <unsigned long long>self.max_body_size):
             self._fail(413, "chunked body larger than %d" % self.max_body_size)

@@ -504,13 +504,97 @@ def test_rejects_long_chunk_extension(feed):
     assert status_of(request(CHUNKED, body=body), feed) == 400
 
 
-@pytest.mark.parametrize("ext", [b";a\x00", b";a\rb", b";a\x7f", b";a\x01"])
+def test_chunk_extension_of_4096_bytes_is_the_limit(feed):
+    ext = b";" + b"x" * 4095
+    assert feed(request(CHUNKED, body=b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"))[1] == ("body", b"hello")
+    assert status_of(request(CHUNKED, body=b"5" + ext + b"x\r\nhello\r\n0\r\n\r\n"), feed) == 400
+
+
+def chunk_ext_body(ext):
+    return b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"
+
+
+# RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# chunk-ext-name = token; chunk-ext-val = token / quoted-string (RFC 9110 §5.6.4).
+
+@pytest.mark.parametrize("ext", [
+    b";a", b";name=value", b";a;b=1;c", b"; a = b", b" ;a", b"\t;a", b" \t ;\t a\t=\t b",
+    b";a=\tb", b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~09azAZ",
+    b';a=""', b';a="x y"', b';a="; = , \t"', b';a="caf\xc3\xa9\xff"', b';a="b";c="d"',
+])
+def test_accepts_chunk_extension_grammar(feed, ext):
+    assert feed(request(CHUNKED, body=chunk_ext_body(ext)))[1] == ("body", b"hello")
+
+
+@pytest.mark.parametrize("ext", [b';a="q\\"d"', b';a="\\\\"', b';a="\\\t"', b';a="\\ "',
+                                 b';a="\\\xe9"', b';a="\\x"'])
+def test_accepts_quoted_pair_in_chunk_extension_value(feed, ext):
+    # RFC 9110 §5.6.4: quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+    assert feed(request(CHUNKED, body=chunk_ext_body(ext)))[1] == ("body", b"hello")
+
+
+@pytest.mark.parametrize("ext", [b";a b", b";a b=c", b";na me"])
+def test_rejects_chunk_extension_name_with_space(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";", b";;a", b";=b", b"; ", b";a;", b";\xe9", b";a/b", b";a,b"])
+def test_rejects_chunk_extension_without_a_token_name(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a=", b";a = ", b";a=;b", b";a==b", b";a=b=c", b";a=,"])
+def test_rejects_chunk_extension_equals_without_a_value(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a=b c", b";a=\xe9", b";a=b/c", b";a=b\"c\""])
+def test_rejects_chunk_extension_value_that_is_not_a_token(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b';a="x', b';a="', b';a="x\\"', b';a="\\'])
+def test_rejects_unterminated_quoted_string_in_chunk_extension(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b';a="x"y', b';a="x""y"', b';a="x"=b'])
+def test_rejects_bytes_after_quoted_chunk_extension_value(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a ", b";a\t", b";a=b ", b';a="x" ', b" "])
+def test_rejects_whitespace_after_the_last_chunk_extension(feed, ext):
+    # BWS is allowed only before ";" and around "=": the grammar ends with a name or value.
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a\x00", b";a\rb", b";a\x7f", b";a\x01", b";a=b\x0b",
+                                 b';a="\x00"', b';a="\x1b"', b';a="\x7f"', b';a="\\\x00"',
+                                 b';a="\\\x7f"', b';a="x\ry"'])
 def test_rejects_ctl_in_chunk_extension(feed, ext):
-    assert status_of(request(CHUNKED, body=b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"), feed) == 400
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
 
 
-def test_accepts_htab_in_chunk_extension(feed):
-    assert feed(request(CHUNKED, body=b"5;a=\tb\r\nhello\r\n0\r\n\r\n"))[1] == ("body", b"hello")
+def test_validates_extension_of_the_last_chunk(feed):
+    assert status_of(request(CHUNKED, body=b"0;a b\r\n\r\n"), feed) == 400
+
+
+@pytest.mark.parametrize("ext,valid", [(b'; n = "q\\"x;y" ;flag', True), (b'; n = "q\\"x;y ;flag', False)])
+def test_chunk_extension_is_validated_whatever_the_split(ext, valid):
+    # The chunk-size line is consumed only once its LF arrived; cut it anywhere.
+    data = request(CHUNKED, body=chunk_ext_body(ext))
+    start = data.index(b"\r\n\r\n") + 4
+    for cut in range(start, start + len(ext) + 3):
+        parser, events = RequestParser(), []
+        try:
+            events += parser.feed(data[:cut])
+            events += parser.feed(data[cut:])
+        except HTTPError as error:
+            assert not valid and error.status == 400, cut
+            continue
+        assert valid, cut
+        assert merge_bodies(events)[1] == ("body", b"hello")
 
 
 @pytest.mark.parametrize("bws", [b" ", b"\t", b" \t "])

@@ -359,6 +359,18 @@ def valid_bodies():
         post_chunked([chunk(b"hello", ext=b" ;name=value")])]
     yield "chunk_extension_htab_bws_before_semicolon", [
         post_chunked([chunk(b"hello", ext=b"\t;name")])]
+    yield "chunk_extension_bws_around_equals", [
+        post_chunked([chunk(b"hello", ext=b";name \t= \tvalue")])]
+    yield "chunk_extension_all_tchar", [
+        post_chunked([chunk(b"hello", ext=b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~09azAZ")])]
+    # RFC 9110 5.6.4: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+    yield "chunk_extension_empty_quoted_value", [post_chunked([chunk(b"hello", ext=b';a=""')])]
+    yield "chunk_extension_quoted_pair", [
+        post_chunked([chunk(b"hello", ext=b';a="say \\"hi\\" \\\\ \\\t"')])]
+    yield "chunk_extension_quoted_obs_text", [
+        post_chunked([chunk(b"hello", ext=b';a="caf\xc3\xa9 \\\xff"')])]
+    yield "chunk_extension_at_limit", [
+        post_chunked([chunk(b"hello", ext=b";" + b"x" * 4095)])]
     yield "last_chunk_several_zeros", [post_chunked([chunk(b"hello")], last=b"000\r\n")]
     yield "chunked_trailer_fields", [post_chunked([chunk(b"hello")], trailers=[
         (b"X-Checksum", b"5d41402a"), (b"X-Count", b"1")])]
@@ -712,6 +724,32 @@ def invalid_chunks():
     yield "last_chunk_ext_bare_lf", bad(
         400, "bare LF inside the last chunk's extension", s711,
         chunked_post(b"0;a\nX\r\n\r\n"))
+    for name, ext, why in [
+            ("name_with_space", b";a b", "SP inside chunk-ext-name"),
+            ("name_missing", b";", "';' without a chunk-ext-name"),
+            ("name_missing_before_equals", b";=b", "'=' where the chunk-ext-name should be"),
+            ("empty_between_semicolons", b";a;;b", "empty chunk-ext between two ';'"),
+            ("name_obs_text", b";caf\xe9", "obs-text in chunk-ext-name"),
+            ("equals_without_value", b";a=", "'=' with no chunk-ext-val"),
+            ("equals_without_value_before_next", b";a=;b", "'=' with no chunk-ext-val"),
+            ("value_with_space", b";a=b c", "SP inside a token chunk-ext-val"),
+            ("value_with_slash", b";a=b/c", "'/' inside a token chunk-ext-val"),
+            ("unterminated_quoted_string", b';a="open', "quoted-string without closing DQUOTE"),
+            ("quoted_string_escaped_close", b';a="open\\"', "the closing DQUOTE is escaped"),
+            ("bytes_after_quoted_string", b';a="x"y', "bytes after a quoted chunk-ext-val"),
+            ("trailing_space", b";a ", "BWS after the last chunk-ext"),
+            ("trailing_tab_after_value", b";a=b\t", "BWS after the last chunk-ext-val"),
+            ("ctl_in_quoted_string", b';a="x\x01y"', "CTL inside a quoted-string"),
+            ("del_in_quoted_string", b';a="x\x7fy"', "DEL inside a quoted-string"),
+            ("quoted_pair_nul", b';a="\\\x00"', "quoted-pair of NUL"),
+            ("vertical_tab", b";a=\x0b", "VT as a chunk-ext-val")]:
+        yield "chunk_ext_" + name, bad(400, why, s711, chunked_post(
+            b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"))
+    yield "last_chunk_ext_name_with_space", bad(
+        400, "SP inside the last chunk's chunk-ext-name", s711, chunked_post(b"0;a b\r\n\r\n"))
+    yield "chunk_ext_over_limit", bad(
+        400, "chunk extension of 4097 bytes, one over the limit", s711,
+        chunked_post(b"5;" + b"x" * 4096 + b"\r\nhello\r\n0\r\n\r\n"))
     yield "chunk_data_longer_than_size", bad(
         400, "chunk data not followed by CRLF (size too small)", s71,
         chunked_post(b"3\r\nhello\r\n0\r\n\r\n"))
