@@ -24,8 +24,8 @@ cdef class Request:
     cdef readonly bytes target          # the request-target exactly as received
     cdef readonly bytes path            # path part (absolute-form: after the authority; "*" for OPTIONS *)
     cdef readonly bytes query           # raw bytes after "?", b"" when absent
-    cdef readonly bytes http_version    # b"HTTP/1.1" or b"HTTP/1.0"
-    cdef readonly int minor             # 1 or 0
+    cdef readonly bytes http_version    # as sent: b"HTTP/1.1", b"HTTP/1.0", b"HTTP/1.2", ...
+    cdef readonly int minor             # 0 for HTTP/1.0; 1 for HTTP/1.1 and higher (processed as 1.1)
     # PERF: header fields are kept as spans of the head's bytes; Python
     # objects are made only for who asks (the `headers` property, or the
     # environ builder decoding values straight to str).

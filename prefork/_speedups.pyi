@@ -5,14 +5,24 @@ ambiguous raises HTTPError carrying the status the server answers with.
 It is incremental: input may be split at any byte, and feeding a head one
 byte at a time costs time linear in its size.
 
+Chunk extensions are validated (token names; token or quoted-string values;
+BWS only before ";" and around "=") and then ignored.
+
+List fields the parser reads (Transfer-Encoding, Connection) ignore empty
+list elements (RFC 9110 §5.6.1): "Transfer-Encoding: , chunked" is chunked,
+"Connection: close," is a close; more than 8 in one field line is a 400.
+
 Statuses: 400 malformed or ambiguous (bare CR or LF, obs-fold, whitespace
 before a colon, invalid Host, duplicate Host/Content-Length/Transfer-Encoding,
-Transfer-Encoding with Content-Length or in HTTP/1.0, bad chunk framing, more
-than 4 empty lines before a request line); 413 body over max_body_size; 414
+Transfer-Encoding with Content-Length or in HTTP/1.0, bad chunk framing, a
+chunk extension outside RFC 9112 §7.1.1's grammar or over 4096 bytes, more
+than 4 empty lines before a request line, more than 8 empty list elements in
+a Transfer-Encoding or Connection field line); 413 body over max_body_size; 414
 request line over max_request_line; 417 an Expect other than 100-continue;
 431 a field, the head (plus trailers) or the field count over its limit; 501
 a transfer coding other than chunked applied before chunked; 505 a
-well-formed HTTP version other than 1.0 and 1.1.
+well-formed HTTP version whose major is not 1 (HTTP/0.9, HTTP/2.0, ...).
+HTTP/1.2 to HTTP/1.9 are processed as HTTP/1.1 (RFC 9110 §2.5, §6.2).
 """
 from typing import List, Optional, Tuple, Union
 
@@ -40,7 +50,11 @@ class Request:
     query: bytes
     """Raw bytes after the first "?"; b"" when absent."""
     http_version: bytes
+    """The version as sent: b"HTTP/1.1", b"HTTP/1.0", or a higher HTTP/1
+    minor version such as b"HTTP/1.2"."""
     minor: int
+    """0 for HTTP/1.0; 1 for HTTP/1.1 and for any higher minor version, which
+    is processed (framing, persistence, Host) and answered as HTTP/1.1."""
     headers: List[Tuple[bytes, bytes]]
     """[(name, value)] as received, in order; built on first access from
     ``raw`` (the parser itself keeps only each field's span)."""

@@ -22,7 +22,14 @@ cdef enum: MAX_LEADING_EMPTY_LINES = 4
 # RFC 9112 §7.1: chunk-size is unbounded in the grammar; 16 hex digits cover
 # any 64-bit size, more can only be an attack on integer parsing.
 cdef enum: MAX_CHUNK_SIZE_DIGITS = 16
+# RFC 9112 §7.1.1: a server ought to limit the total length of chunk extensions;
+# this bounds the bytes between chunk-size and CRLF.
 cdef enum: MAX_CHUNK_EXT = 4096
+# RFC 9110 §5.6.1: a recipient MUST parse and ignore "a reasonable number of
+# empty list elements". Reasonable here: up to 8 in one field line, which
+# covers any list joined from empty or comma-ended lines by an intermediary;
+# more is padding meant to confuse a parser, refused with 400.
+cdef enum: MAX_EMPTY_LIST_ELEMENTS = 8
 # Content-Length: 18 decimal digits always fit a signed 64-bit integer.
 cdef enum: MAX_CONTENT_LENGTH_DIGITS = 18
 
@@ -47,7 +54,7 @@ cdef enum: C_TARGET = 2    # VCHAR except "#" (RFC 9112 §3.2: no fragment, no C
 cdef enum: C_VALUE = 4     # RFC 9110 §5.5 field-vchar / obs-text / SP / HTAB
 cdef enum: C_HEX = 8       # HEXDIG
 cdef enum: C_REGNAME = 16  # RFC 3986 §3.2.2 unreserved / sub-delims (reg-name, minus pct)
-cdef enum: C_EXT = 32      # chunk-ext bytes: HTAB, SP, VCHAR, obs-text (no other CTL)
+cdef enum: C_QDTEXT = 32   # RFC 9110 §5.6.4 qdtext: HTAB / SP / VCHAR but DQUOTE and "\" / obs-text
 cdef enum: C_DIGIT = 64
 
 cdef unsigned char CLASS[256]
@@ -66,13 +73,15 @@ cdef void _init_tables():
     for c in regname:
         CLASS[c] |= C_REGNAME
     for c in range(0x21, 0x7F):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE
         if c != 0x23:
             CLASS[c] |= C_TARGET
+        if c != 0x22 and c != 0x5C:
+            CLASS[c] |= C_QDTEXT
     for c in range(0x80, 0x100):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE | C_QDTEXT
     for c in (SP, HTAB):
-        CLASS[c] |= C_VALUE | C_EXT
+        CLASS[c] |= C_VALUE | C_QDTEXT
     for c in range(10):
         CLASS[48 + c] |= C_HEX | C_DIGIT
         HEXVAL[48 + c] = c
@@ -273,10 +282,15 @@ cdef bint _valid_authority(const unsigned char *s, Py_ssize_t n, bint port_requi
     return True
 
 
-cdef inline Py_ssize_t _scan_list_token(const unsigned char *s, Py_ssize_t n, Py_ssize_t i,
-                                        Py_ssize_t *start, Py_ssize_t *end) noexcept nogil:
-    # One element of a token list (RFC 9110 §5.6.1): OWS, a token (s[start:end],
-    # possibly empty), OWS. Returns the index after it: n, "," or garbage.
+cdef inline Py_ssize_t _scan_list_element(const unsigned char *s, Py_ssize_t n, Py_ssize_t i,
+                                          Py_ssize_t *start, Py_ssize_t *end, int *empty) noexcept nogil:
+    # One element of a token list from s[i] (RFC 9110 §5.6.1):
+    #   #element => [ element ] *( OWS "," OWS [ element ] )
+    # that is OWS, a token (s[start:end], empty for an empty element), OWS,
+    # then "," or the end. Empty elements are counted in empty[0].
+    # Returns where the next element starts, n + 1 after the last one, or -1
+    # for a byte that is neither token, OWS nor "," (parameters, quotes, CTLs)
+    # and for more than MAX_EMPTY_LIST_ELEMENTS empty elements.
     while i < n and _is_ows(s[i]):
         i += 1
     start[0] = i
@@ -285,30 +299,96 @@ cdef inline Py_ssize_t _scan_list_token(const unsigned char *s, Py_ssize_t n, Py
     end[0] = i
     while i < n and _is_ows(s[i]):
         i += 1
-    return i
+    if i < n and s[i] != 44:  # ","
+        return -1
+    if end[0] == start[0]:
+        empty[0] += 1
+        if empty[0] > MAX_EMPTY_LIST_ELEMENTS:
+            return -1
+    return i + 1
 
 
 cdef int _transfer_coding_status(const unsigned char *s, Py_ssize_t n) noexcept nogil:
-    # RFC 9112 §6.1 Transfer-Encoding = #transfer-coding. Returns TE_CHUNKED,
-    # 501 (a coding we do not implement applied before chunked) or 400.
+    # RFC 9112 §6.1 Transfer-Encoding = #transfer-coding, empty elements
+    # ignored (RFC 9110 §5.6.1). Returns TE_CHUNKED, 501 (a coding we do not
+    # implement applied before chunked) or 400.
     cdef Py_ssize_t i = 0, start, end
-    cdef bint last_chunked = False, seen_chunked = False
-    cdef int elements = 0
-    while True:
-        i = _scan_list_token(s, n, i, &start, &end)
-        if end == start or (i < n and s[i] != 44):
-            return 400  # empty element, parameters or garbage: be strict
-        if seen_chunked:
+    cdef bint last_chunked = False
+    cdef int codings = 0, empty = 0
+    while i <= n:
+        i = _scan_list_element(s, n, i, &start, &end, &empty)
+        if i < 0:
+            return 400  # parameters, garbage or a run of empty elements: be strict
+        if end == start:
+            continue
+        if last_chunked:
             return 400  # §6.1: chunked must be the final coding, applied once
         last_chunked = _ci_equal(s + start, end - start, b"chunked")
-        seen_chunked = last_chunked
-        elements += 1
-        if i == n:
-            break
-        i += 1  # ","
+        codings += 1
     if not last_chunked:
         return 400  # §6.3 item 4: the framing cannot be determined
-    return TE_CHUNKED if elements == 1 else 501
+    return TE_CHUNKED if codings == 1 else 501
+
+
+cdef inline Py_ssize_t _skip_ows(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    while i < n and _is_ows(s[i]):
+        i += 1
+    return i
+
+
+cdef inline Py_ssize_t _skip_token(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    while i < n and CLASS[s[i]] & C_TCHAR:
+        i += 1
+    return i
+
+
+cdef Py_ssize_t _quoted_string_end(const unsigned char *s, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
+    # RFC 9110 §5.6.4, from the opening DQUOTE at s[i]:
+    #   quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+    #   quoted-pair   = "\" ( HTAB / SP / VCHAR / obs-text )
+    # Returns the index after the closing DQUOTE, or -1.
+    i += 1
+    while i < n:
+        if s[i] == 34:  # DQUOTE
+            return i + 1
+        if s[i] == 92:  # "\"
+            i += 1
+            if i == n or not (CLASS[s[i]] & C_VALUE):  # C_VALUE: HTAB / SP / VCHAR / obs-text
+                return -1
+        elif not (CLASS[s[i]] & C_QDTEXT):
+            return -1
+        i += 1
+    return -1
+
+
+cdef bint _valid_chunk_ext(const unsigned char *s, Py_ssize_t n) noexcept nogil:
+    # RFC 9112 §7.1.1, s[0:n] being every byte between chunk-size and CRLF:
+    #   chunk-ext      = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+    #   chunk-ext-name = token
+    #   chunk-ext-val  = token / quoted-string
+    # Nothing else: no whitespace after the last extension, no empty name, no
+    # "=" without a value. Extensions are ignored once valid.
+    cdef Py_ssize_t i = 0, start
+    while i < n:
+        i = _skip_ows(s, n, i)
+        if i == n or s[i] != 59:  # ";"
+            return False
+        start = _skip_ows(s, n, i + 1)
+        i = _skip_token(s, n, start)
+        if i == start:
+            return False  # chunk-ext-name = token, not empty
+        start = _skip_ows(s, n, i)
+        if start < n and s[start] == 61:  # "="
+            start = _skip_ows(s, n, start + 1)
+            if start < n and s[start] == 34:  # DQUOTE
+                i = _quoted_string_end(s, n, start)
+                if i < 0:
+                    return False
+            else:
+                i = _skip_token(s, n, start)
+                if i == start:
+                    return False  # "=" needs a value
+    return True
 
 
 # PERF: a Request holds only bytes, ints and lists of byte tuples, so it can
@@ -532,10 +612,17 @@ cdef class RequestParser:
         if (end - i != 8 or memcmp(v, b"HTTP/", 5) != 0 or not (CLASS[v[5]] & C_DIGIT)
                 or v[6] != 46 or not (CLASS[v[7]] & C_DIGIT)):
             self._fail(400, "malformed HTTP-version")
-        if v[5] != 49 or (v[7] != 48 and v[7] != 49):
+        if v[5] != 49:
             self._fail(505, "HTTP version %s not supported" % (<bytes>v[:8]).decode("ascii"))
-        req.minor = v[7] - 48
-        req.http_version = b"HTTP/1.1" if req.minor else b"HTTP/1.0"
+        # RFC 9110 §2.5, §6.2: a higher minor version of HTTP/1 is processed as
+        # HTTP/1.1, the highest we conform to (keep-alive, Host, chunked), and
+        # answered as HTTP/1.1; http_version keeps what the client sent.
+        if v[7] == 48:
+            req.minor = 0
+            req.http_version = b"HTTP/1.0"
+        else:
+            req.minor = 1
+            req.http_version = b"HTTP/1.1" if v[7] == 49 else PyBytes_FromStringAndSize(<const char *>v, 8)
         req.trailers = []
         self._parse_target(data, target_start, target_end)
         return 0
@@ -702,13 +789,12 @@ cdef class RequestParser:
 
     cdef int _use_connection(self, const unsigned char *s, Py_ssize_t n) except -1:
         # RFC 9110 §7.6.1 Connection = #connection-option (tokens, any case);
-        # §5.6.1: empty list elements are ignored.
+        # §5.6.1: empty list elements are ignored (up to MAX_EMPTY_LIST_ELEMENTS).
         cdef Py_ssize_t i = 0, start, end
-        while i < n:
-            while i < n and (_is_ows(s[i]) or s[i] == 44):
-                i += 1
-            i = _scan_list_token(s, n, i, &start, &end)
-            if i < n and s[i] != 44:
+        cdef int empty = 0
+        while i <= n:
+            i = _scan_list_element(s, n, i, &start, &end, &empty)
+            if i < 0:
                 self._fail(400, "invalid Connection field")
             if _ci_equal(s + start, end - start, b"close"):
                 self._conn_close = True
@@ -819,9 +905,12 @@ cdef class RequestParser:
         return pos
 
     cdef Py_ssize_t _parse_chunk_size(self, const unsigned char *data, Py_ssize_t length) except -1:
-        # chunk-size = 1*HEXDIG; chunk-ext = *( BWS ";" BWS ext-name [ "=" ext-val ] )
-        # Strict: no whitespace, prefixes or signs; the extension is bounded
-        # and may hold no CTL but HTAB.
+        # RFC 9112 §7.1: chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF;
+        # chunk-size = 1*HEXDIG. Strict: no whitespace, prefixes or signs; the
+        # extension (up to MAX_CHUNK_EXT bytes) must match its grammar.
+        # Nothing is consumed until the line's LF arrives, so the whole line is
+        # validated at once, whatever the split; an incomplete line is only
+        # checked for what can already be refused (size digits, length, CR).
         cdef const unsigned char *lf
         cdef Py_ssize_t i = 0, end, eol, limit = MAX_CHUNK_SIZE_DIGITS + 2 + MAX_CHUNK_EXT
         cdef unsigned long long size = 0
@@ -849,16 +938,10 @@ cdef class RequestParser:
         if i == 0:
             self._fail(400, "invalid chunk size")
         if i < end:
-            # RFC 9112 §7.1.1: BWS may precede ";" (but nothing else follows the size).
-            while i < end and (data[i] == 32 or data[i] == 9) and end - i <= MAX_CHUNK_EXT:
-                i += 1
-            if i == end or data[i] != 59 or end - i - 1 > MAX_CHUNK_EXT:  # ";"
+            if end - i > MAX_CHUNK_EXT:
+                self._fail(400, "chunk extension longer than %d bytes" % MAX_CHUNK_EXT)
+            if not _valid_chunk_ext(data + i, end - i):
                 self._fail(400, "invalid chunk extension")
-            i += 1
-            while i < end and CLASS[data[i]] & C_EXT:
-                i += 1
-            if i != end:
-                self._fail(400, "invalid byte in chunk extension")
         if self.max_body_size > 0 and (size > <unsigned long long>self.max_body_size
                                        or self._received + size > <unsigned long long>self.max_body_size):
             self._fail(413, "chunked body larger than %d" % self.max_body_size)

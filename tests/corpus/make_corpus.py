@@ -85,7 +85,8 @@ def default_expectation(method, target, version, fields, chunks):
     """What RFC 9112 says the parser reports for a well-formed message."""
     lowered = {f.name.lower(): f.value for f in fields}
     connection = lowered.get(b"connection", b"").lower()
-    if version == b"HTTP/1.1":
+    # RFC 9110 2.5: HTTP/1.2 and later minor versions are processed as HTTP/1.1.
+    if version != b"HTTP/1.0":
         keep_alive = connection != b"close"
     else:
         keep_alive = connection == b"keep-alive"
@@ -162,6 +163,19 @@ def valid_request_lines():
         get(extra=[(b"Connection", b"keep-alive"), (b"Connection", b"close")], keep_alive=False)]
     yield "http10_keep_alive_in_option_list", [
         get(version=b"HTTP/1.0", extra=[(b"Connection", b"Keep-Alive, Upgrade")], keep_alive=True)]
+    # RFC 9110 5.6.1: a recipient MUST parse and ignore a reasonable number of
+    # empty list elements (prefork: up to 8 in one field line).
+    yield "connection_close_after_empty_element", [
+        get(extra=[(b"Connection", b", close")], keep_alive=False)]
+    yield "connection_close_before_empty_elements", [
+        get(extra=[(b"Connection", b"close , ,")], keep_alive=False)]
+    yield "connection_close_between_empty_elements", [
+        get(extra=[(b"Connection", b"upgrade, , close,")], keep_alive=False)]
+    yield "http10_keep_alive_after_empty_element", [
+        get(version=b"HTTP/1.0", extra=[(b"Connection", b", keep-alive")], keep_alive=True)]
+    yield "http10_keep_alive_before_empty_element", [
+        get(version=b"HTTP/1.0", extra=[(b"Connection", b"keep-alive,")], keep_alive=True)]
+    yield "connection_only_empty_elements", [get(extra=[(b"Connection", b", ,")], keep_alive=True)]
     yield "method_lowercase_token", [message(b"get", b"/", fields=[HOST])]
     yield "method_extension_token", [message(b"PROPFIND", b"/dav/", fields=[HOST])]
     yield "method_all_tchar_symbols", [message(b"X!#$%&'*+-.^_`|~Y", b"/", fields=[HOST])]
@@ -176,6 +190,21 @@ def valid_request_lines():
     yield "connect_ipv6_authority_form", [
         message(b"CONNECT", b"[2001:db8::1]:8443", fields=[(b"Host", b"[2001:db8::1]:8443")],
                 path=OMIT, query=OMIT)]
+    # RFC 9110 2.5, 6.2: a higher minor version is processed as HTTP/1.1 (keep-alive
+    # by default, Host required, chunked allowed); http_version stays as sent.
+    yield "version_http_1_2_processed_as_1_1", [
+        message(b"GET", b"/", b"HTTP/1.2", [HOST], minor=1, keep_alive=True)]
+    yield "version_http_1_9_processed_as_1_1", [
+        message(b"GET", b"/", b"HTTP/1.9", [HOST], minor=1, keep_alive=True)]
+    yield "version_http_1_2_connection_close", [
+        message(b"GET", b"/", b"HTTP/1.2", [HOST, (b"Connection", b"close")], minor=1,
+                keep_alive=False)]
+    yield "version_http_1_2_chunked_body", [
+        message(b"POST", b"/upload", b"HTTP/1.2", [HOST, (b"Transfer-Encoding", b"chunked")],
+                chunks=[chunk(b"hello")], minor=1)]
+    yield "version_http_1_2_expect_continue", [
+        message(b"POST", b"/", b"HTTP/1.2", [HOST, (b"Content-Length", b"2"),
+                                             (b"Expect", b"100-continue")], b"ok", minor=1)]
     yield "leading_crlf_ignored", [prefix(CRLF, get())]
     yield "two_leading_crlfs_ignored", [prefix(CRLF * 2, get())]
 
@@ -301,6 +330,15 @@ def valid_bodies():
         HOST, ows(b"Transfer-Encoding", b" \t chunked \t", b"chunked")], chunks=[chunk(b"abc")])]
     yield "chunked_lowercase_name", [message(b"POST", b"/", fields=[
         HOST, (b"transfer-encoding", b"chunked")], chunks=[chunk(b"abc")])]
+    # RFC 9110 5.6.1: empty list elements are ignored; chunked is still the
+    # one and final coding (RFC 9112 6.1).
+    for name, value in [("empty_element_before_chunked", b", chunked"),
+                        ("leading_comma", b",chunked"),
+                        ("trailing_comma", b"chunked,"),
+                        ("empty_elements_after_chunked", b"chunked , ,"),
+                        ("eight_empty_elements", b",,,,chunked,,,,")]:
+        yield "te_" + name, [message(b"POST", b"/", fields=[
+            HOST, (b"Transfer-Encoding", value)], chunks=[chunk(b"abc")])]
     yield "chunk_size_uppercase_hex", [post_chunked([chunk(b"z" * 26, size=b"1A")])]
     yield "chunk_size_lowercase_hex", [post_chunked([chunk(b"z" * 26, size=b"1a")])]
     yield "chunk_size_leading_zeros", [post_chunked([chunk(b"hello", size=b"0005")])]
@@ -321,6 +359,18 @@ def valid_bodies():
         post_chunked([chunk(b"hello", ext=b" ;name=value")])]
     yield "chunk_extension_htab_bws_before_semicolon", [
         post_chunked([chunk(b"hello", ext=b"\t;name")])]
+    yield "chunk_extension_bws_around_equals", [
+        post_chunked([chunk(b"hello", ext=b";name \t= \tvalue")])]
+    yield "chunk_extension_all_tchar", [
+        post_chunked([chunk(b"hello", ext=b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~09azAZ")])]
+    # RFC 9110 5.6.4: quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+    yield "chunk_extension_empty_quoted_value", [post_chunked([chunk(b"hello", ext=b';a=""')])]
+    yield "chunk_extension_quoted_pair", [
+        post_chunked([chunk(b"hello", ext=b';a="say \\"hi\\" \\\\ \\\t"')])]
+    yield "chunk_extension_quoted_obs_text", [
+        post_chunked([chunk(b"hello", ext=b';a="caf\xc3\xa9 \\\xff"')])]
+    yield "chunk_extension_at_limit", [
+        post_chunked([chunk(b"hello", ext=b";" + b"x" * 4095)])]
     yield "last_chunk_several_zeros", [post_chunked([chunk(b"hello")], last=b"000\r\n")]
     yield "chunked_trailer_fields", [post_chunked([chunk(b"hello")], trailers=[
         (b"X-Checksum", b"5d41402a"), (b"X-Count", b"1")])]
@@ -459,12 +509,22 @@ def invalid_request_lines():
     yield "version_http_2", bad(
         505, "well-formed but unsupported major version", "RFC 9110 15.6.6",
         head(b"GET / HTTP/2.0", host))
-    yield "version_http_1_2", bad(
-        505, "well-formed but unsupported minor version", "RFC 9110 15.6.6",
-        head(b"GET / HTTP/1.2", host))
     yield "version_http_0_9", bad(
         505, "well-formed but unsupported version", "RFC 9110 15.6.6",
         head(b"GET / HTTP/0.9", host))
+    yield "version_http_3_1", bad(
+        505, "well-formed but unsupported major version", "RFC 9110 15.6.6",
+        head(b"GET / HTTP/3.1", host))
+    yield "version_http_1_2_missing_host", bad(
+        400, "HTTP/1.2 is processed as HTTP/1.1, which needs Host", "RFC 9110 2.5, RFC 9112 3.2",
+        head(b"GET / HTTP/1.2", b"Accept: */*"))
+    yield "version_http_1_2_te_and_cl", bad(
+        400, "HTTP/1.2 is processed as HTTP/1.1: Transfer-Encoding with Content-Length",
+        "RFC 9110 2.5, RFC 9112 6.3",
+        post_head(b"Content-Length: 5", b"Transfer-Encoding: chunked").replace(
+            b"HTTP/1.1", b"HTTP/1.2", 1) + b"0\r\n\r\n")
+    yield "version_http_1_two_digit_minor", bad(
+        400, "HTTP-version has one digit per part", "RFC 9112 2.3", head(b"GET / HTTP/1.10", host))
     yield "version_lowercase", bad(
         400, "HTTP-name is case-sensitive", "RFC 9112 2.3", head(b"GET / http/1.1", host))
     yield "version_two_digit_major", bad(
@@ -588,8 +648,25 @@ def invalid_framing():
     yield "te_chunked_twice_in_list", bad(
         400, "chunked applied more than once", s61,
         post_head(b"Transfer-Encoding: chunked, chunked") + b"0\r\n\r\n")
-    for name, value in [("leading_comma", b",chunked"), ("trailing_comma", b"chunked,"),
-                        ("prefixed_token", b"xchunked"), ("with_parameter", b"chunked;q=1"),
+    yield "te_chunked_twice_around_empty_element", bad(
+        400, "chunked applied twice, an empty list element between", s61,
+        post_head(b"Transfer-Encoding: chunked, , chunked") + b"0\r\n\r\n")
+    yield "te_gzip_empty_element_chunked", bad(
+        501, "an empty list element does not hide the coding before chunked", s61,
+        post_head(b"Transfer-Encoding: gzip,,chunked") + b"0\r\n\r\n")
+    yield "te_only_empty_elements", bad(
+        400, "a list of empty elements names no coding", s63,
+        post_head(b"Transfer-Encoding: , ,") + b"0\r\n\r\n")
+    yield "te_nine_empty_elements", bad(
+        400, "more empty list elements than the 8 prefork ignores", "RFC 9110 5.6.1",
+        post_head(b"Transfer-Encoding: " + b"," * 9 + b"chunked") + b"0\r\n\r\n")
+    yield "te_empty_element_with_content_length", bad(
+        400, "Transfer-Encoding with an empty element beside Content-Length", s63,
+        post_head(b"Content-Length: 5", b"Transfer-Encoding: , chunked") + b"0\r\n\r\n")
+    yield "connection_nine_empty_elements", bad(
+        400, "more empty list elements than the 8 prefork ignores", "RFC 9110 5.6.1",
+        get_head(b"Connection: close" + b" ," * 9))
+    for name, value in [("prefixed_token", b"xchunked"), ("with_parameter", b"chunked;q=1"),
                         ("quoted", b"\"chunked\""), ("empty", b""),
                         ("vertical_tab", b"\x0bchunked"), ("nbsp", b"\xa0chunked"),
                         ("form_feed_suffix", b"chunked\x0c"), ("nul_suffix", b"chunked\x00")]:
@@ -647,6 +724,32 @@ def invalid_chunks():
     yield "last_chunk_ext_bare_lf", bad(
         400, "bare LF inside the last chunk's extension", s711,
         chunked_post(b"0;a\nX\r\n\r\n"))
+    for name, ext, why in [
+            ("name_with_space", b";a b", "SP inside chunk-ext-name"),
+            ("name_missing", b";", "';' without a chunk-ext-name"),
+            ("name_missing_before_equals", b";=b", "'=' where the chunk-ext-name should be"),
+            ("empty_between_semicolons", b";a;;b", "empty chunk-ext between two ';'"),
+            ("name_obs_text", b";caf\xe9", "obs-text in chunk-ext-name"),
+            ("equals_without_value", b";a=", "'=' with no chunk-ext-val"),
+            ("equals_without_value_before_next", b";a=;b", "'=' with no chunk-ext-val"),
+            ("value_with_space", b";a=b c", "SP inside a token chunk-ext-val"),
+            ("value_with_slash", b";a=b/c", "'/' inside a token chunk-ext-val"),
+            ("unterminated_quoted_string", b';a="open', "quoted-string without closing DQUOTE"),
+            ("quoted_string_escaped_close", b';a="open\\"', "the closing DQUOTE is escaped"),
+            ("bytes_after_quoted_string", b';a="x"y', "bytes after a quoted chunk-ext-val"),
+            ("trailing_space", b";a ", "BWS after the last chunk-ext"),
+            ("trailing_tab_after_value", b";a=b\t", "BWS after the last chunk-ext-val"),
+            ("ctl_in_quoted_string", b';a="x\x01y"', "CTL inside a quoted-string"),
+            ("del_in_quoted_string", b';a="x\x7fy"', "DEL inside a quoted-string"),
+            ("quoted_pair_nul", b';a="\\\x00"', "quoted-pair of NUL"),
+            ("vertical_tab", b";a=\x0b", "VT as a chunk-ext-val")]:
+        yield "chunk_ext_" + name, bad(400, why, s711, chunked_post(
+            b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"))
+    yield "last_chunk_ext_name_with_space", bad(
+        400, "SP inside the last chunk's chunk-ext-name", s711, chunked_post(b"0;a b\r\n\r\n"))
+    yield "chunk_ext_over_limit", bad(
+        400, "chunk extension of 4097 bytes, one over the limit", s711,
+        chunked_post(b"5;" + b"x" * 4096 + b"\r\nhello\r\n0\r\n\r\n"))
     yield "chunk_data_longer_than_size", bad(
         400, "chunk data not followed by CRLF (size too small)", s71,
         chunked_post(b"3\r\nhello\r\n0\r\n\r\n"))

@@ -25,7 +25,7 @@ VALID_TAIL = b"GET /next HTTP/1.1\r\nHost: exa"
 # Junk after a bad request: must not change the status.
 INVALID_TAIL = b"\r\n\r\n\x00\xff junk\r\nGET / HTTP/1.1\r\n\r\n"
 # Optional sidecar keys and how to read them off a Request.
-OPTIONAL_KEYS = ("content_length", "chunked", "host", "path", "query", "expect_continue")
+OPTIONAL_KEYS = ("content_length", "chunked", "host", "path", "query", "expect_continue", "minor")
 
 
 def corpus_names(kind):

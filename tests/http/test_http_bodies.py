@@ -58,6 +58,21 @@ def test_chunked_upload_with_extensions_and_trailers(server):
         assert read_response(reader).body == b"hello", "trailers must not leak into the next request"
 
 
+@pytest.mark.parametrize("coding", [b", chunked", b"chunked,", b"chunked , ,"])
+def test_transfer_encoding_ignores_empty_list_elements(server, coding):
+    # RFC 9110 §5.6.1: empty list elements are ignored; the body is chunked.
+    with server.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + coding + b"\r\n\r\n"
+                     b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                     b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: , close\r\n\r\n")
+        reader = sock.makefile("rb")
+        resp = read_response(reader)
+        assert (resp.status, resp.body) == (200, b"hello world")
+        last = read_response(reader)
+        assert (last.status, last.body, last.closes) == (200, b"hello", True)
+        assert reader.read() == b"", "Connection: , close closes the connection"
+
+
 def test_chunked_upload_sets_content_length_in_environ(server):
     with server.connect() as sock:
         sock.sendall(b"POST /environ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"

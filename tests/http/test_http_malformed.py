@@ -23,6 +23,13 @@ CASES = {
     "invalid_content_length": (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", 400),
     "bad_chunk_size": (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                        b"zz\r\nabc\r\n0\r\n\r\n", 400),
+    # RFC 9112 §7.1.1: a chunk extension outside its grammar, in the first or the last chunk.
+    "chunk_extension_name_with_space":
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"3;na me=v\r\nabc\r\n0\r\n\r\n", 400),
+    "chunk_extension_unterminated_quoted_string":
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"3\r\nabc\r\n0;n=\"open\r\n\r\n", 400),
 }
 
 

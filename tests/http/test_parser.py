@@ -11,6 +11,7 @@ from hypothesis import given, settings, strategies as st
 from prefork._speedups import EV_BODY, EV_DONE, EV_HEAD, EV_NEED_MORE, HTTPError, RequestParser
 
 GET = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
+CHUNKED = b"Transfer-Encoding: chunked"
 
 
 def merge_bodies(events):
@@ -100,9 +101,30 @@ def test_accepts_extension_method_token(feed):
     assert head(request(method=b"PURGE!~"), feed).method == b"PURGE!~"
 
 
-@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/1.2", b"HTTP/0.9", b"HTTP/3.1"])
-def test_rejects_unsupported_version_with_505(feed, version):
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/0.9", b"HTTP/3.1", b"HTTP/0.0", b"HTTP/9.1"])
+def test_rejects_major_version_other_than_1_with_505(feed, version):
     assert status_of(request(version=version), feed) == 505
+
+
+# RFC 9110 §2.5, §6.2: a recipient SHOULD process a higher minor version of a
+# major version it implements as the highest minor version it conforms to.
+
+@pytest.mark.parametrize("version", [b"HTTP/1.2", b"HTTP/1.9"])
+def test_higher_minor_version_is_processed_as_http_1_1(feed, version):
+    events = feed(request(CHUNKED, b"Expect: 100-continue", version=version,
+                          body=b"3\r\nabc\r\n0\r\n\r\n"))
+    req = events[0][1]
+    assert (req.http_version, req.minor) == (version, 1)
+    assert (req.keep_alive, req.chunked, req.expect_continue) == (True, True, True)
+    assert events[1:] == [("body", b"abc"), ("done", req)]
+
+
+def test_higher_minor_version_honours_connection_close(feed):
+    assert head(request(b"Connection: close", version=b"HTTP/1.2"), feed).keep_alive is False
+
+
+def test_higher_minor_version_requires_host(feed):
+    assert status_of(b"GET / HTTP/1.2\r\n\r\n", feed) == 400
 
 
 @pytest.mark.parametrize("version", [b"HTTP/1", b"HTTP/1.1.1", b"HTTP/11.1", b"http/1.1",
@@ -403,16 +425,46 @@ def test_final_coding_other_than_chunked_is_400(feed, value):
     assert status_of(request(b"Transfer-Encoding: " + value), feed) == 400
 
 
-@pytest.mark.parametrize("value", [b",chunked", b"chunked,", b"xchunked", b"chunked;q=1",
-                                   b'"chunked"', b"", b"chunked, chunked", b"gzip,,chunked",
-                                   b"chun ked"])
+@pytest.mark.parametrize("value", [b"xchunked", b"chunked;q=1", b'"chunked"', b"", b",", b" , ,",
+                                   b"chunked, chunked", b"chunked, , chunked", b"chun ked"])
 def test_rejects_malformed_transfer_encoding(feed, value):
     assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
 
 
-# ---- chunked body (RFC 9112 §7.1) ---------------------------------------------
+# RFC 9110 §5.6.1: a recipient MUST parse and ignore a reasonable number of
+# empty list elements; prefork takes up to 8 per field line.
 
-CHUNKED = b"Transfer-Encoding: chunked"
+@pytest.mark.parametrize("value", [b", chunked", b",chunked", b"chunked,", b"chunked , ,",
+                                   b" , chunked , ",
+                                   b"," * 4 + b"chunked" + b"," * 4])  # 8: the bound
+def test_transfer_encoding_ignores_empty_list_elements(feed, value):
+    events = feed(request(b"Transfer-Encoding: " + value, body=b"3\r\nabc\r\n0\r\n\r\n"))
+    assert (events[0][1].chunked, events[0][1].content_length) == (True, -1)
+    assert events[1] == ("body", b"abc")
+
+
+@pytest.mark.parametrize("value", [b"gzip,,chunked", b", gzip, chunked", b"gzip, chunked,"])
+def test_empty_list_elements_do_not_hide_an_unknown_coding(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 501
+
+
+@pytest.mark.parametrize("value", [b"chunked,, gzip", b", gzip,", b"chunked, ,chunked"])
+def test_empty_list_elements_do_not_make_chunked_final(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
+
+
+@pytest.mark.parametrize("value", [b"," * 9 + b"chunked", b"chunked" + b", " * 9,
+                                   b", " * 5 + b"chunked" + b" ," * 4])
+def test_rejects_more_than_8_empty_list_elements_in_transfer_encoding(feed, value):
+    assert status_of(request(b"Transfer-Encoding: " + value, body=b"0\r\n\r\n"), feed) == 400
+
+
+def test_empty_list_elements_keep_transfer_encoding_with_content_length_refused(feed):
+    data = request(b"Transfer-Encoding: , chunked", b"Content-Length: 3", body=b"0\r\n\r\n")
+    assert status_of(data, feed) == 400
+
+
+# ---- chunked body (RFC 9112 §7.1) ---------------------------------------------
 
 
 def test_chunked_body(feed):
@@ -452,13 +504,97 @@ def test_rejects_long_chunk_extension(feed):
     assert status_of(request(CHUNKED, body=body), feed) == 400
 
 
-@pytest.mark.parametrize("ext", [b";a\x00", b";a\rb", b";a\x7f", b";a\x01"])
+def test_chunk_extension_of_4096_bytes_is_the_limit(feed):
+    ext = b";" + b"x" * 4095
+    assert feed(request(CHUNKED, body=b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"))[1] == ("body", b"hello")
+    assert status_of(request(CHUNKED, body=b"5" + ext + b"x\r\nhello\r\n0\r\n\r\n"), feed) == 400
+
+
+def chunk_ext_body(ext):
+    return b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"
+
+
+# RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+# chunk-ext-name = token; chunk-ext-val = token / quoted-string (RFC 9110 §5.6.4).
+
+@pytest.mark.parametrize("ext", [
+    b";a", b";name=value", b";a;b=1;c", b"; a = b", b" ;a", b"\t;a", b" \t ;\t a\t=\t b",
+    b";a=\tb", b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~09azAZ",
+    b';a=""', b';a="x y"', b';a="; = , \t"', b';a="caf\xc3\xa9\xff"', b';a="b";c="d"',
+])
+def test_accepts_chunk_extension_grammar(feed, ext):
+    assert feed(request(CHUNKED, body=chunk_ext_body(ext)))[1] == ("body", b"hello")
+
+
+@pytest.mark.parametrize("ext", [b';a="q\\"d"', b';a="\\\\"', b';a="\\\t"', b';a="\\ "',
+                                 b';a="\\\xe9"', b';a="\\x"'])
+def test_accepts_quoted_pair_in_chunk_extension_value(feed, ext):
+    # RFC 9110 §5.6.4: quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+    assert feed(request(CHUNKED, body=chunk_ext_body(ext)))[1] == ("body", b"hello")
+
+
+@pytest.mark.parametrize("ext", [b";a b", b";a b=c", b";na me"])
+def test_rejects_chunk_extension_name_with_space(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";", b";;a", b";=b", b"; ", b";a;", b";\xe9", b";a/b", b";a,b"])
+def test_rejects_chunk_extension_without_a_token_name(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a=", b";a = ", b";a=;b", b";a==b", b";a=b=c", b";a=,"])
+def test_rejects_chunk_extension_equals_without_a_value(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a=b c", b";a=\xe9", b";a=b/c", b";a=b\"c\""])
+def test_rejects_chunk_extension_value_that_is_not_a_token(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b';a="x', b';a="', b';a="x\\"', b';a="\\'])
+def test_rejects_unterminated_quoted_string_in_chunk_extension(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b';a="x"y', b';a="x""y"', b';a="x"=b'])
+def test_rejects_bytes_after_quoted_chunk_extension_value(feed, ext):
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a ", b";a\t", b";a=b ", b';a="x" ', b" "])
+def test_rejects_whitespace_after_the_last_chunk_extension(feed, ext):
+    # BWS is allowed only before ";" and around "=": the grammar ends with a name or value.
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
+
+
+@pytest.mark.parametrize("ext", [b";a\x00", b";a\rb", b";a\x7f", b";a\x01", b";a=b\x0b",
+                                 b';a="\x00"', b';a="\x1b"', b';a="\x7f"', b';a="\\\x00"',
+                                 b';a="\\\x7f"', b';a="x\ry"'])
 def test_rejects_ctl_in_chunk_extension(feed, ext):
-    assert status_of(request(CHUNKED, body=b"5" + ext + b"\r\nhello\r\n0\r\n\r\n"), feed) == 400
+    assert status_of(request(CHUNKED, body=chunk_ext_body(ext)), feed) == 400
 
 
-def test_accepts_htab_in_chunk_extension(feed):
-    assert feed(request(CHUNKED, body=b"5;a=\tb\r\nhello\r\n0\r\n\r\n"))[1] == ("body", b"hello")
+def test_validates_extension_of_the_last_chunk(feed):
+    assert status_of(request(CHUNKED, body=b"0;a b\r\n\r\n"), feed) == 400
+
+
+@pytest.mark.parametrize("ext,valid", [(b'; n = "q\\"x;y" ;flag', True), (b'; n = "q\\"x;y ;flag', False)])
+def test_chunk_extension_is_validated_whatever_the_split(ext, valid):
+    # The chunk-size line is consumed only once its LF arrived; cut it anywhere.
+    data = request(CHUNKED, body=chunk_ext_body(ext))
+    start = data.index(b"\r\n\r\n") + 4
+    for cut in range(start, start + len(ext) + 3):
+        parser, events = RequestParser(), []
+        try:
+            events += parser.feed(data[:cut])
+            events += parser.feed(data[cut:])
+        except HTTPError as error:
+            assert not valid and error.status == 400, cut
+            continue
+        assert valid, cut
+        assert merge_bodies(events)[1] == ("body", b"hello")
 
 
 @pytest.mark.parametrize("bws", [b" ", b"\t", b" \t "])
@@ -552,6 +688,33 @@ def test_accepts_valid_host(feed, value):
 def test_keep_alive_matrix(feed, version, connection, keep_alive):
     lines = [b"Connection: " + connection] if connection is not None else []
     assert head(request(*lines, version=version), feed).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize("version,connection,keep_alive", [
+    (b"HTTP/1.1", b", close", False),
+    (b"HTTP/1.1", b",close", False),
+    (b"HTTP/1.1", b"close,", False),
+    (b"HTTP/1.1", b"close , ,", False),
+    (b"HTTP/1.1", b"upgrade, , close", False),
+    (b"HTTP/1.1", b",", True),
+    (b"HTTP/1.1", b"," * 7, True),  # 8 empty elements: the bound
+    (b"HTTP/1.0", b", keep-alive", True),
+    (b"HTTP/1.0", b"keep-alive,", True),
+    (b"HTTP/1.0", b", , keep-alive, ,", True),
+])
+def test_connection_ignores_empty_list_elements(feed, version, connection, keep_alive):
+    # RFC 9110 §5.6.1, §7.6.1 Connection = #connection-option
+    assert head(request(b"Connection: " + connection, version=version), feed).keep_alive is keep_alive
+
+
+@pytest.mark.parametrize("connection", [b"," * 9 + b"close", b"close" + b" ," * 9, b", " * 10])
+def test_rejects_more_than_8_empty_list_elements_in_connection(feed, connection):
+    assert status_of(request(b"Connection: " + connection), feed) == 400
+
+
+def test_empty_list_element_bound_is_per_field_line(feed):
+    lines = [b"Connection: " + b"," * 8 + b"upgrade", b"Connection: " + b"," * 8 + b"close"]
+    assert head(request(*lines), feed).keep_alive is False
 
 
 def test_connection_tokens_across_fields(feed):

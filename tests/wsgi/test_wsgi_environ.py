@@ -55,6 +55,23 @@ def test_http10_server_protocol(server):
     assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
 
 
+def test_higher_minor_version_is_served_as_http11(server):
+    # RFC 9110 §2.5, §6.2: HTTP/1.2 is processed and answered as HTTP/1.1:
+    # a persistent connection, a chunked response of unknown length.
+    with server.connect() as sock:
+        sock.sendall(b"GET /environ HTTP/1.2\r\nHost: x\r\n\r\n"
+                     b"GET /stream?n=2&size=3 HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reader = sock.makefile("rb")
+        first = read_response(reader)
+        assert (first.version, first.status, first.closes) == ("HTTP/1.1", 200, False)
+        assert json.loads(first.body)["SERVER_PROTOCOL"] == "HTTP/1.1"
+        streamed = read_response(reader)
+        assert (streamed.version, streamed.status) == ("HTTP/1.1", 200)
+        assert streamed.header("transfer-encoding") == "chunked"
+        assert streamed.body == b"aaabbb" and streamed.closes
+        assert reader.read() == b""
+
+
 def test_root_path_sets_script_name_and_strips_path_info(mounted):
     env = get_environ(mounted, b"/api/environ/x?y=1")
     assert env["SCRIPT_NAME"] == "/api"
