@@ -16,6 +16,19 @@ import pytest
 
 APPS = os.path.join(os.path.dirname(__file__), "apps")
 
+# The modes the server runs in, as flags. Every protocol and lifecycle test
+# runs in each (the ``mode`` fixture), the default first.
+MODES = {
+    "inline": [],                       # the default: the app runs in the loop
+    "threads": ["--threads", "4"],      # the app runs on a thread pool
+}
+
+
+@pytest.fixture(scope="module", params=list(MODES))
+def mode(request):
+    """The name of a server mode; pass ``*MODES[mode]`` to the server."""
+    return request.param
+
 
 def free_port(host="127.0.0.1"):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

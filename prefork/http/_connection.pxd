@@ -49,7 +49,11 @@ cdef class Connection(ServedConnection):
     cdef int status_code            # of the response being sent (for the access log)
     cdef bint broken                # its framing failed (length mismatch): never cache it
     cdef CacheTicket ticket         # cache state of the current request (with a gate)
-    cdef object chunk_waiter         # threading.Event an app thread waits on to send its next chunk
+    # --threads: a streamed body's iterator, whose blocks the pool produces
+    # one at a time, each when the write queue has room (want_block)
+    cdef object stream
+    cdef bint pulling               # a block is being produced on the pool
+    cdef object close_after_pull    # a result to close once that block arrives
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -61,6 +65,9 @@ cdef class Connection(ServedConnection):
     cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef int on_request(self) except -1
     cdef int run_inline(self, dict environ) except -1
+    cdef int thread_error(self, tuple exc_info) except -1
+    cdef int start_stream(self, WSGICall call, tuple outcome) except -1
+    cdef int want_block(self) except -1
     cdef int send_result(self, WSGICall call, object result) except -1
     cdef int start_head(self, WSGICall call, long long known_length) except -1
     cdef int pump_body(self, bint first=*) except -1

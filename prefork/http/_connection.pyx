@@ -41,7 +41,7 @@ from prefork.wsgi._bridge cimport EnvironBuilder, WSGICall
 
 from prefork.http._response import ResponseError
 from prefork._speedups import HTTPError
-from prefork.wsgi._bridge import run_in_thread
+from prefork.wsgi._bridge import close_body, pull_block, run_in_thread
 from prefork.http.errors import error_body
 from prefork.wsgi.filewrapper import FileWrapper
 
@@ -291,7 +291,10 @@ cdef class Connection(ServedConnection):
         self.body_file = None
         self.requests += 1
         service.requests_served += 1
-        self.keep_alive = req.keep_alive and not service.keepalive_off and \
+        # A graceful stop turns keep-alive off, except for a request the
+        # client already sent behind this one: it will be answered (the last
+        # one received says Connection: close).
+        self.keep_alive = req.keep_alive and (not service.keepalive_off or self.rstart < self.rend) and \
             not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
         if service.gate is not None:
@@ -312,7 +315,7 @@ cdef class Connection(ServedConnection):
         else:
             self.phase = PHASE_APP
             self.call = WSGICall()
-            service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe, self.threaded_chunk,
+            service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe,
                                     self.threaded_done, self.call, service.app, environ)
         return 0
 
@@ -331,54 +334,85 @@ cdef class Connection(ServedConnection):
         self.send_result(call, result)
         return 0
 
-    def threaded_chunk(self, WSGICall call, bytes data, waiter):
-        """Back on the loop thread: one chunk of a body streamed by an app
-        thread (WSGICall.send_chunk). The chunk is written at once; the
-        waiter is released now, or by write_out() once the queue drains."""
-        if self.closed or call is not self.call:
-            call.cancelled = True       # e.g. answered 500 already: stop producing
-            waiter.set()
-            return
-        try:
-            if not call.headers_sent:
-                self.start_head(call, -1)
-                if call.written is not None:
-                    for item in call.written:
-                        self.push_chunk(item)
-                    call.written = None
-            self.push_chunk(data)
-        except Exception:
-            call.cancelled = True
-            waiter.set()
-            self.app_error()
-            return
-        if not self.send_body:
-            call.cancelled = True       # HEAD, 204, 304: no need for more chunks
-        self.chunk_waiter = waiter
-        self.write_out()
-
     def threaded_done(self, WSGICall call, outcome, exc_info):
         """Back on the loop thread: an app thread finished this call."""
         if self.closed or call is not self.call:
-            # Closed, or already answered (a chunk's head was refused).
+            # The connection closed while the app ran.
             if type(outcome) is FileWrapper:
                 outcome.close()
+            elif type(outcome) is tuple:
+                self.service.executor.submit(close_body, outcome[0])
             return
         self.phase = PHASE_RESPONSE
         if exc_info is not None:
-            # Re-raise so app_error() logs the app thread's traceback once;
-            # logging it here as well left a second, empty "NoneType: None".
-            try:
-                raise exc_info[1]
-            except BaseException:
-                exc_info = None
-                self.app_error()
-        elif call.headers_sent:
-            self.finish_response()      # a streamed body ended (threaded_chunk sent it)
+            self.thread_error(exc_info)
+        elif type(outcome) is tuple:
+            self.start_stream(call, outcome)
         else:
             self.send_result(call, outcome)
         if not self.closed:
             # With the other calls that finished in this batch of events.
+            self.service.defer_flush(self)
+
+    cdef int thread_error(self, tuple exc_info) except -1:
+        # Re-raise so app_error() logs the app thread's traceback once;
+        # logging it here as well left a second, empty "NoneType: None".
+        try:
+            raise exc_info[1]
+        except BaseException:
+            exc_info = None
+            self.app_error()
+        return 0
+
+    cdef int start_stream(self, WSGICall call, tuple outcome) except -1:
+        """An app thread returned a streamed body with its first block:
+        queue that, then ask the pool for each next block only when the
+        write queue has room (want_block), so no thread waits on a client."""
+        result, blocks, first = outcome
+        self.result = result
+        try:
+            self.start_head(call, 0 if first is None and call.written is None else -1)
+            if call.written is not None:
+                for data in call.written:
+                    self.push_chunk(data)
+            if first is not None:
+                self.push_chunk(first)
+        except Exception:
+            self.app_error()
+            return 0
+        if first is None or not self.send_body:
+            self.finish_response()      # empty, or HEAD/204/304: no block is wanted
+        else:
+            self.stream = blocks
+            self.want_block()
+        return 0
+
+    cdef int want_block(self) except -1:
+        if self.stream is not None and not self.pulling and not self.closed \
+                and self.out_bytes < HIGH_WATER:
+            self.pulling = True
+            self.service.executor.submit(pull_block, self.loop.call_soon_threadsafe,
+                                         self.threaded_block, self.call, self.stream)
+        return 0
+
+    def threaded_block(self, WSGICall call, block, exc_info):
+        """Back on the loop thread: the next block of a streamed body (None
+        at its end), produced on the pool (prefork/wsgi/_bridge.pyx pull_block)."""
+        self.pulling = False
+        if self.closed or call is not self.call:
+            if self.close_after_pull is not None:
+                self.service.executor.submit(close_body, self.close_after_pull)
+                self.close_after_pull = None
+            return
+        if exc_info is not None:
+            self.thread_error(exc_info)
+        elif block is None:
+            self.stream = None
+            self.finish_response()
+        else:
+            self.push_chunk(block)
+            self.want_block()
+        if not self.closed:
             self.service.defer_flush(self)
 
     # -- responses out ----------------------------------------------------
@@ -451,7 +485,7 @@ cdef class Connection(ServedConnection):
         # Once keep-alive is off (a graceful stop), the response itself says
         # the connection closes.
         head = heads.build(self.request.minor, call.status, headers, known_length,
-                           self.keep_alive and not self.service.keepalive_off,
+                           self.keep_alive and (not self.service.keepalive_off or self.rstart < self.rend),
                            self.request.method == b"HEAD")
         call.headers_sent = True
         self.keep_alive = heads.keep_alive
@@ -611,16 +645,24 @@ cdef class Connection(ServedConnection):
         return 0
 
     cdef int close_result(self) except -1:
+        """PEP 3333: the result's close(), exactly once; with --threads on
+        the pool (after the block being pulled, if any, arrives)."""
         result = self.result
         self.result = None
         self.body_iter = None
-        if result is not None and type(result) is not list and type(result) is not tuple:
-            close = getattr(result, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    self.service.log.exception("error closing the app's response")
+        self.stream = None
+        if result is None or type(result) is list or type(result) is tuple:
+            return 0
+        if self.service.executor is not None and type(result) is not FileWrapper:
+            if self.pulling:
+                self.close_after_pull = result      # an app thread iterates it still
+                return 0
+            try:
+                self.service.executor.submit(close_body, result)
+                return 0
+            except RuntimeError:
+                pass            # the pool is shut down: the worker is exiting
+        close_body(result)
         return 0
 
     cdef int app_error(self) except -1:
@@ -705,10 +747,8 @@ cdef class Connection(ServedConnection):
         if out:
             self.set_interest(self.interest | EPOLLOUT)
             self.deadline = self.loop.now + self.service.send_timeout
-        if self.chunk_waiter is not None and self.out_bytes < HIGH_WATER:
-            # An app thread waits to produce its next chunk (send_chunk).
-            self.chunk_waiter.set()
-            self.chunk_waiter = None
+        if self.stream is not None and self.out_bytes < HIGH_WATER:
+            self.want_block()       # room for the next block of a threaded stream
         return 0
 
     cdef int flush(self) except -1:
@@ -752,11 +792,6 @@ cdef class Connection(ServedConnection):
         if self.closed:
             return 0
         self.closed = True
-        if self.call is not None:
-            self.call.cancelled = True      # an app thread streaming a body stops
-        if self.chunk_waiter is not None:
-            self.chunk_waiter.set()
-            self.chunk_waiter = None
         self.close_result()
         if self.ticket is not None:
             self.service.gate.abandon(self.ticket)

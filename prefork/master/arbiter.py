@@ -27,7 +27,6 @@ import logging
 import os
 import select
 import signal
-import socket
 import time
 
 from prefork import exitcodes, hooks
@@ -39,10 +38,12 @@ from prefork.importer import AppImportError
 from prefork.log import reopen_logs
 from prefork.master.privileges import drop_privileges
 from prefork.master.proctitle import set_title
-from prefork.master.sockets import close_listener, describe
+from prefork.master.sockets import (close_door, close_listener, describe, queued_connections,
+                                    shut_listener)
 
 ABORT_GRACE = 1.0       # seconds between SIGABRT (stack dump) and SIGKILL
 QUICK_STOP = 2.0        # how long INT/QUIT wait before SIGKILL
+HANDSHAKE_GRACE = 0.2   # after the door closes, for handshakes under way to complete
 RESPAWN_BACKOFF = 1.0   # after a worker died before it was ready
 
 
@@ -66,6 +67,7 @@ class Arbiter:
         self.signals = []
         self.stopping = None            # None, "graceful" or "quick"
         self.stop_after = None          # --shutdown-delay: when the drain starts
+        self.door_closed_at = None      # when new connections stopped being taken
         self.listeners_shut = False     # shut down: new connections are refused
         self.predecessor = None         # the old master's pid, when started by its USR2
         self.idle = False               # WINCH: no workers until HUP
@@ -142,6 +144,8 @@ class Arbiter:
             pass
 
     def wait_timeout(self):
+        if self.door_closed_at is not None and not self.listeners_shut:
+            return 0.02
         if self.stopping or self.stop_after or any(c.kill_at for c in self.children.values()):
             return 0.1
         return min(1.0, self.settings.timeout / 4)
@@ -377,12 +381,23 @@ class Arbiter:
             self.send(child, signal.SIGTERM)
 
     def check_stop(self):
-        """End the shutdown delay; shut the listeners down once every
-        worker drains (and so stopped queueing work it will not do)."""
-        if self.stop_after is not None and time.monotonic() >= self.stop_after:
+        """End the shutdown delay. Once every worker drains (a worker busy
+        in an app call acknowledges when it returns), close the door, and
+        shut the listeners down once what they queued is accepted."""
+        now = time.monotonic()
+        if self.stop_after is not None and now >= self.stop_after:
             self.begin_stop("graceful")
-        if self.stopping == "graceful" and not self.listeners_shut and self.owns_listeners() \
-                and all(child.slot.stop_acknowledged for child in self.children.values()):
+        if self.stopping != "graceful" or self.listeners_shut or not self.owns_listeners():
+            return
+        if self.door_closed_at is None:
+            if all(child.slot.stop_acknowledged for child in self.children.values()):
+                self.door_closed_at = now
+                for sock in self.listeners:
+                    if not close_door(sock):
+                        shut_listener(sock)     # unix: keeps its queue for the workers
+        elif now - self.door_closed_at >= HANDSHAKE_GRACE and (
+                not self.children or now - self.door_closed_at >= self.settings.graceful_timeout
+                or not any(queued_connections(sock) for sock in self.listeners)):
             self.shut_listeners()
 
     def owns_listeners(self):
@@ -399,10 +414,7 @@ class Arbiter:
             return
         self.listeners_shut = True
         for sock in self.listeners:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass        # a --reuse-port holder that never listened
+            shut_listener(sock)
         self.log.info("listeners shut down: new connections are refused")
 
     def finish(self):

@@ -126,6 +126,64 @@ def describe(sock):
     return f"{address[0]}:{address[1]}"
 
 
+# -- stopping a listener without losing what it queued ----------------------
+#
+# shutdown() of a listening TCP socket makes the kernel refuse new
+# connections at once, but it also resets the connections queued and not
+# yet accepted, whose clients may have sent a request. So the master first
+# closes the door: a socket filter drops SYNs (a client connecting now
+# retries after a second and is then refused), the handshakes under way
+# complete, the workers accept what is queued; then the socket is shut
+# down. A unix socket keeps its queue through shutdown(), so it is shut at
+# once.
+
+# Classic BPF, run on each TCP segment the listener receives (at the TCP
+# header): drop a segment whose flags are SYN without ACK, keep the rest.
+_DROP_SYN = ((0x30, 0, 0, 13),          # ldb [13]            TCP flags
+             (0x54, 0, 0, 0x12),        # and #(SYN|ACK)
+             (0x15, 0, 1, 0x02),        # jeq #SYN            -> drop
+             (0x06, 0, 0, 0),           # ret #0              drop
+             (0x06, 0, 0, 0xFFFFFFFF))  # ret #-1             keep
+_SO_ATTACH_FILTER = 26
+_TCP_INFO_UNACKED = 24                  # struct tcp_info: queued connections of a listener
+
+
+def close_door(sock):
+    """Stop taking new TCP connections, keeping the queued ones; False for
+    a socket this does not apply to (unix)."""
+    if sock.family == socket.AF_UNIX:
+        return False
+    import array
+    import struct
+    code = array.array("B", b"".join(struct.pack("HBBI", *op) for op in _DROP_SYN))
+    program = struct.pack("HL", len(_DROP_SYN), code.buffer_info()[0])
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, program)
+    except OSError:
+        return False
+    return True
+
+
+def queued_connections(sock):
+    """Connections a TCP listener has queued and no worker accepted yet."""
+    if sock.family == socket.AF_UNIX:
+        return 0
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    except OSError:
+        return 0
+    return int.from_bytes(info[_TCP_INFO_UNACKED:_TCP_INFO_UNACKED + 4], "little")
+
+
+def shut_listener(sock):
+    """Every process sharing the socket sees it at once: the kernel refuses
+    new connections (workers see EPOLLHUP and stop accepting)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass            # a --reuse-port holder that never listened
+
+
 def close_listener(sock, unlink=True):
     """Close a listener; remove a unix socket's file unless another master
     (after USR2) still uses it."""

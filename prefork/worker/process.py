@@ -32,7 +32,7 @@ from prefork.importer import AppImportError, import_app
 from prefork.log import reopen_logs
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_NONE, STOP_SERVER
 from prefork.master.proctitle import set_title
-from prefork.master.sockets import reuse_port_copy
+from prefork.master.sockets import close_door, queued_connections, reuse_port_copy, shut_listener
 
 
 
@@ -55,6 +55,8 @@ class Worker:
         self.service = None
         self.drain_deadline = None
         self.stop_mode = STOP_NONE  # the last one acted on
+        self.own_listeners = []     # --reuse-port: this worker's own TCP sockets
+        self.door_closed_at = None  # when those stopped taking new connections
         self.signals = []           # recorded by the handlers, acted on by the loop
         jitter = settings.max_requests_jitter
         # os.urandom rather than the random module, which workers need not load.
@@ -89,7 +91,9 @@ class Worker:
         if self.cache is not None:
             self.service.set_cache(self.cache, self.settings)
         if self.settings.reuse_port:
-            self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in self.listeners]
+            shared = self.listeners
+            self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in shared]
+            self.own_listeners = [sock for sock in self.listeners if sock not in shared]
         for sock in self.listeners:
             self.service.listen(sock)
         first = self.listeners[0].getsockname()
@@ -158,6 +162,7 @@ class Worker:
         else:
             if mode == STOP_SERVER:
                 self.service.accept_until_shut()
+                self.close_own_doors()
             else:
                 self.service.stop_accepting()
             self.begin_drain()
@@ -174,8 +179,25 @@ class Worker:
         self.service.end_keepalive()
         self.check_drained()
 
+    def close_own_doors(self):
+        """--reuse-port: this worker's own sockets are its to stop, the way
+        the master stops the shared ones (prefork/master/sockets.py)."""
+        if self.own_listeners and self.door_closed_at is None:
+            self.door_closed_at = self.loop.time()
+            for sock in self.own_listeners:
+                close_door(sock)
+
+    def shut_own_listeners(self):
+        if self.door_closed_at is not None and self.own_listeners \
+                and self.loop.time() - self.door_closed_at >= 0.2 \
+                and not any(queued_connections(sock) for sock in self.own_listeners):
+            for sock in self.own_listeners:
+                shut_listener(sock)
+            self.own_listeners = []
+
     def check_drained(self):
         self.service.sweep()            # idle connections end their linger
+        self.shut_own_listeners()
         self.service.check_listeners()
         if self.service.active == 0 and not self.service.listening:
             self.loop.stop()

@@ -19,4 +19,3 @@ cdef class WSGICall:
     cdef list headers
     cdef bint headers_sent
     cdef list written                # data passed to write()
-    cdef bint cancelled              # the loop wants no more body chunks (threaded streaming)

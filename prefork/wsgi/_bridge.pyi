@@ -18,11 +18,18 @@ class WSGICall:
     def __call__(self, status: str, headers: List[Tuple[str, str]],
                  exc_info: Optional[tuple] = None) -> Callable[[bytes], None]: ...
     def write(self, data: bytes) -> None: ...
-    def send_chunk(self, post: Callable[..., None], on_chunk: Callable[..., None], data: bytes) -> bool:
-        """On an app thread: hand one chunk to the loop and wait until it is
-        queued below the high-water mark; False once no more are wanted."""
 
-def run_in_thread(post: Callable[..., None], on_chunk: Callable[..., None],
-                  on_done: Callable[..., None], call: WSGICall, app: Callable[..., Any],
-                  environ: Dict[str, Any]) -> None:
-    """Call the app on a worker thread and hand its body to the loop."""
+def run_in_thread(post: Callable[..., None], on_done: Callable[..., None], call: WSGICall,
+                  app: Callable[..., Any], environ: Dict[str, Any]) -> None:
+    """On an app thread: call the app and hand its body to the loop: a list
+    whole, a sendfile-able file_wrapper unread, any other iterable as
+    ``(result, iterator, first block)``."""
+
+def pull_block(post: Callable[..., None], on_block: Callable[..., None], call: WSGICall,
+               blocks: Any) -> None:
+    """On an app thread: the next non-empty block of a streamed body (None
+    at its end), posted to ``on_block``; asked for by the loop only when
+    the connection has room, so no app thread ever waits on a client."""
+
+def close_body(result: Any) -> None:
+    """The result's close() (PEP 3333), logged if it raises."""

@@ -5,11 +5,11 @@ a worker thread (``--threads``).
 The connection (prefork/http/_connection.pyx) owns the bytes; this module owns
 the WSGI contract. Invariants: header names containing "_" never reach the
 environ (so ``X_Forwarded_For`` cannot pose as ``X-Forwarded-For``); PATH_INFO
-is percent-decoded and latin-1 (PEP 3333 "native strings"); a body's
-close() runs on the thread that iterated it.
+is percent-decoded and latin-1 (PEP 3333 "native strings"); with
+``--threads`` the app's call, every block of its body and its close() run
+on app threads, and no app thread ever waits for a client.
 """
 import sys
-import threading
 
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeLatin1
@@ -144,16 +144,6 @@ cdef class WSGICall:
         # a reference cycle, and every call object would wait for the GC.
         return self.write
 
-    def send_chunk(self, post, on_chunk, bytes data):
-        """On an app thread: hand one body chunk to the loop and wait until it
-        is queued with the write queue below HIGH_WATER (back-pressure: a slow
-        client holds this thread, not the worker's memory). False once the
-        connection no longer wants chunks."""
-        waiter = threading.Event()
-        post(on_chunk, self, data, waiter)
-        waiter.wait()
-        return not self.cancelled
-
     def write(self, data):
         """The legacy write() callable: data is buffered and sent before the
         body the app returns (PEP 3333 permits buffering)."""
@@ -164,37 +154,71 @@ cdef class WSGICall:
         self.written.append(bytes(data))
 
 
-def run_in_thread(post, on_chunk, on_done, WSGICall call, app, dict environ):
-    """Runs on an app thread: call the app and hand its body to the loop. A
-    list or tuple is passed whole; a body wrapped with wsgi.file_wrapper is
-    passed on unread so the loop can sendfile() it; any other iterable is
-    streamed chunk by chunk from this thread (see WSGICall.send_chunk), so
-    the iteration and close() run on the thread that called the app.
-    ``post`` is the loop's call_soon_threadsafe; ``on_chunk`` and
-    ``on_done`` are the connection's callbacks, run on the loop thread."""
+cdef object next_block(object blocks):
+    """The next non-empty block of a body, as bytes; None at its end."""
+    for block in blocks:
+        if block:
+            if type(block) is bytes:
+                return block
+            if isinstance(block, str):
+                raise TypeError(f"the app's body must be bytes, not str: {block[:40]!r}")
+            return bytes(block)
+    return None
+
+
+def run_in_thread(post, on_done, WSGICall call, app, dict environ):
+    """Runs on an app thread: call the app and hand its body to the loop.
+
+    A list or tuple is passed whole; a body wrapped with wsgi.file_wrapper
+    is passed on unread, so the loop can sendfile() it. Any other iterable
+    is passed as ``(result, iterator, first block)``: its first block is
+    pulled here (start_response may come with it), the next ones by
+    ``pull_block``, one task each, asked for by the loop only when the
+    connection has room for them. So an app thread never waits for a
+    client: a slow reader holds a bounded buffer, not a thread.
+    ``post`` is the loop's call_soon_threadsafe; ``on_done`` is the
+    connection's callback, run on the loop thread."""
+    result = None
     try:
         result = app(environ, call)
         if type(result) is FileWrapper and (<object>result).can_sendfile():
-            post(on_done, call, result, None)
-            return
-        try:
-            if type(result) is list or type(result) is tuple:
-                outcome = [bytes(chunk) for chunk in result if chunk]
-            else:
-                # PEP 3333 "Buffering and Streaming": gathering the whole
-                # body here would hold every block back until the last one
-                # is produced.
-                outcome = []
-                for chunk in result:
-                    if chunk and not call.send_chunk(post, on_chunk, bytes(chunk)):
-                        break       # the connection closed, or HEAD: stop producing
-            if call.status is None:
-                raise AssertionError("the app returned without calling start_response()")
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            outcome = result
+        elif type(result) is list or type(result) is tuple:
+            outcome = [bytes(block) for block in result if block]
+        else:
+            blocks = iter(result)
+            outcome = (result, blocks, next_block(blocks))
+        if call.status is None:
+            raise AssertionError("the app returned without calling start_response()")
     except BaseException:
+        if result is not None and type(result) is not list and type(result) is not tuple:
+            close_body(result)
         post(on_done, call, None, sys.exc_info())
         return
+    if type(outcome) is list:
+        close_body(result)
     post(on_done, call, outcome, None)
+
+
+def pull_block(post, on_block, WSGICall call, blocks):
+    """Runs on an app thread: the next block of a streamed body (None at its
+    end), handed to the loop. PEP 3333 "Buffering and Streaming": one block
+    per task, sent before the next is asked for."""
+    try:
+        block = next_block(blocks)
+    except BaseException:
+        post(on_block, call, None, sys.exc_info())
+        return
+    post(on_block, call, block, None)
+
+
+def close_body(result):
+    """PEP 3333: the result's close(), on an app thread in --threads mode
+    (it may release a database connection, and so block)."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            import logging
+            logging.getLogger("prefork.error").exception("error closing the app's response")

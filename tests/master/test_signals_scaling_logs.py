@@ -27,6 +27,18 @@ def test_ttin_adds_a_worker_and_ttou_removes_one_but_never_the_last(server_facto
     assert get(server.port)[0] == 200
 
 
+def has_open(pid, path):
+    """True when the process holds ``path`` open (the file, not a renamed one)."""
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == str(path):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_usr1_reopens_the_access_and_error_logs(server_factory, tmp_path):
     access, error = tmp_path / "access.log", tmp_path / "error.log"
     server = server_factory("hello:app", "--workers", "2", "--access-log", str(access),
@@ -38,6 +50,8 @@ def test_usr1_reopens_the_access_and_error_logs(server_factory, tmp_path):
     server.signal(signal.SIGUSR1)
     wait_for(lambda: error.exists(), message="a new error log")
     wait_for(lambda: access.exists(), message="a new access log")   # created by the workers
+    wait_for(lambda: all(has_open(pid, access) for pid in workers(server.pid)),
+             message="every worker writing to the new access log")
     for _ in range(4):
         get(server.port, "/after")
     wait_for(lambda: access.read_bytes().count(b"/after") == 4, message="lines in the new file")
