@@ -288,7 +288,7 @@ cdef class Connection(ServedConnection):
                 self.serve_stored(answer)
                 return 0
         environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
-                                        self.body_size)
+                                        self.body_size, self.server_address)
         service.mark_busy(req)
         self.phase = PHASE_RESPONSE
         self.deadline = 0

@@ -25,6 +25,8 @@ from prefork.http._response cimport HeadBuilder
 from prefork._speedups cimport Request
 from prefork.wsgi._bridge cimport EnvironBuilder
 
+from prefork.wsgi._bridge import listener_address
+
 cdef extern from "sys/socket.h" nogil:
     int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
 
@@ -281,9 +283,6 @@ cdef class HTTPService(BatchHook):
         """Answer from (and fill) the master's shared response cache."""
         self.gate = CacheGate(cache, settings)
 
-    def set_server_address(self, name, port):
-        self.environ.set_server_address(name, port)
-
 
 cdef class Acceptor(Handler):
     """Accepts connections on one shared listening socket."""
@@ -294,6 +293,9 @@ cdef class Acceptor(Handler):
         self.fd = sock.fileno()
         self.tcp = sock.family != 1     # AF_UNIX
         self.registered = False
+        # SERVER_NAME/SERVER_PORT of the connections it accepts (a worker may
+        # serve several listeners; see prefork/wsgi/_bridge.pyx).
+        self.server_address = listener_address(sock.getsockname())
 
     def start(self):
         if not self.registered:
@@ -329,6 +331,7 @@ cdef class Acceptor(Handler):
                 conn = service.connection_type(service, fd, addr[0], addr[1], True)
             else:
                 conn = service.connection_type(service, fd, "", 0, False)
+            (<ServedConnection>conn).server_address = self.server_address
             service.connections.add(conn)
             service.loop.register(conn, EPOLLIN)
             accepted = True

@@ -84,9 +84,6 @@ class Worker:
             self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in self.listeners]
         for sock in self.listeners:
             self.service.listen(sock)
-        first = self.listeners[0].getsockname()
-        if isinstance(first, tuple):
-            self.service.set_server_address(first[0], first[1])
         self.install_signals()
         self.heartbeat_interval = min(1.0, self.settings.timeout / 4)
         self.loop.call_later(self.heartbeat_interval, self.heartbeat)

@@ -163,6 +163,20 @@ def test_query_strings_are_distinct_keys(shared):
     assert calls(shared, "/public/q?a=1") == calls(shared, "/public/q?a=2") == 1
 
 
+def test_absolute_form_target_is_keyed_by_its_authority_not_the_host_field(shared):
+    """RFC 9112 §3.2.2: the target's authority replaces Host, in the key too."""
+    path = "/public/absolute-form"
+    fill = request(shared, "http://Origin.example" + path, headers={"Host": "other.example"})
+    assert fill.x_cache == "MISS"
+    same = request(shared, path, headers={"Host": "origin.example"})
+    assert (same.x_cache, same.body) == ("HIT", fill.body)
+    again = request(shared, "http://origin.example" + path, headers={"Host": "elsewhere.example"})
+    assert (again.x_cache, again.body) == ("HIT", fill.body)
+    other = request(shared, path, headers={"Host": "other.example"})
+    assert other.x_cache == "MISS"
+    assert calls(shared, path) == 2
+
+
 # -- what is not stored, and freshness precedence ---------------------------
 
 @pytest.mark.parametrize("route", [
