@@ -181,10 +181,12 @@ def test_absolute_form_target_is_keyed_by_its_authority_not_the_host_field(share
 
 @pytest.mark.parametrize("route", [
     "private", "no-store", "no-cache", "cookie", "vary-star", "nofresh", "expires-past",
-    "maxage0-over-expires"])
+    "expires-invalid", "expires-invalid-swr", "maxage0-over-expires"])
 def test_does_not_store_a_response_the_policy_refuses(shared, route):
     """private, no-store, no-cache, Set-Cookie, Vary: *, no explicit
-    freshness, an Expires in the past, max-age=0 over a future Expires."""
+    freshness, an Expires in the past, an invalid Expires (already expired,
+    RFC 9111 §5.3, stale-while-revalidate or not), max-age=0 over a future
+    Expires."""
     path = f"/{route}/refused"
     replies = [request(shared, path) for _ in range(3)]
     assert [r.status for r in replies] == [200, 200, 200]
@@ -192,9 +194,10 @@ def test_does_not_store_a_response_the_policy_refuses(shared, route):
     assert calls(shared, path) == 3
 
 
-@pytest.mark.parametrize("route", ["smaxage", "maxage-over-expires", "expires", "plain"], ids=[
+@pytest.mark.parametrize("route", [
+    "smaxage", "maxage-over-expires", "expires", "expires-nodate", "plain"], ids=[
     "s-maxage-beats-max-age-0", "max-age-beats-a-past-expires", "expires-minus-date",
-    "max-age"])
+    "expires-minus-the-date-sent", "max-age"])
 def test_stores_a_response_with_explicit_freshness(shared, route):
     path = f"/{route}/stored"
     first, second = request(shared, path), request(shared, path)
