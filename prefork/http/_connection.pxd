@@ -50,6 +50,7 @@ cdef class Connection(ServedConnection):
     cdef bint broken                # its framing failed (length mismatch): never cache it
     cdef CacheTicket ticket         # cache state of the current request (with a gate)
     cdef object chunk_waiter         # threading.Event an app thread waits on to send its next chunk
+    cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -59,6 +60,7 @@ cdef class Connection(ServedConnection):
     cdef int on_head(self) except -1
     cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef int on_request(self) except -1
+    cdef int call_app(self, object body) except -1
     cdef int run_inline(self, dict environ) except -1
     cdef int send_result(self, WSGICall call, object result) except -1
     cdef int start_head(self, WSGICall call, long long known_length) except -1

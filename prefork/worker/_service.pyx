@@ -281,7 +281,7 @@ cdef class HTTPService(BatchHook):
 
     def set_cache(self, cache, settings):
         """Answer from (and fill) the master's shared response cache."""
-        self.gate = CacheGate(cache, settings)
+        self.gate = CacheGate(cache, settings, self.loop, self.app, self.environ, self.executor)
 
 
 cdef class Acceptor(Handler):

@@ -21,6 +21,15 @@ def listener_address(sockname: Any) -> Tuple[str, str]:
     socket with this getsockname(): ("127.0.0.1", "8000"), ("[::1]", "8000");
     a unix socket gives ("localhost", "80")."""
 
+def collect_response(app: Callable[..., Any], environ: Dict[str, Any],
+                     limit: int) -> Tuple[Any, List[Tuple[str, str]], Optional[bytes]]:
+    """Call the app for a response no client waits for (a cache entry's
+    background refresh): (status, headers, body); body None past ``limit``
+    bytes or for a sendfile()-able file_wrapper. close() is called; the
+    app's exception propagates. (EnvironBuilder.build_refresh, a cdef
+    method, makes its environ: the client's request as a GET without
+    If-* or Range fields.)"""
+
 class WSGICall:
     """start_response for one app call (callable as PEP 3333 says), with
     the write() callable and the exc_info rules."""

@@ -159,6 +159,60 @@ cdef class EnvironBuilder:
         return environ
 
 
+    cdef dict build_refresh(self, Request req, str remote_addr, int remote_port, tuple server):
+        """The environ of a request the server makes itself to refresh a
+        stored response (RFC 5861 §3): the client's request that found it
+        stale, as a GET without preconditions or Range (RFC 9110 §13.1), so
+        that the app answers with the full response to store."""
+        import io
+        environ = self.build(req, remote_addr, remote_port, io.BytesIO(), 0, server)
+        environ["REQUEST_METHOD"] = "GET"
+        for key in REFRESH_DROPS:
+            environ.pop(key, None)
+        return environ
+
+
+# Request fields a background refresh does not pass on: its response must be
+# a complete 200, not a 304 or a 206 for one client's copy.
+cdef tuple REFRESH_DROPS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
+                            "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_RANGE", "HTTP_RANGE")
+
+
+def collect_response(app, dict environ, Py_ssize_t limit):
+    """Call the app for a response no client waits for (a background
+    refresh of a cache entry): (status, headers, body), the body None when
+    it grew past ``limit`` bytes or is a file for sendfile() (which fills
+    never store either). The result's close() is called (PEP 3333); an
+    exception from the app propagates."""
+    cdef WSGICall call = WSGICall()
+    cdef Py_ssize_t size = 0
+    cdef list chunks = []
+    result = app(environ, call)
+    try:
+        if type(result) is FileWrapper and result.can_sendfile():
+            chunks = None
+        else:
+            for chunk in result:
+                if chunk:
+                    chunk = bytes(chunk)
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        chunks = None
+                        break
+        if call.status is None:
+            raise AssertionError("the app returned without calling start_response()")
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if chunks is not None and call.written is not None:
+        chunks = call.written + chunks      # write() data goes first
+        if size + sum([len(c) for c in call.written]) > limit:
+            chunks = None
+    return call.status, call.headers, None if chunks is None else b"".join(chunks)
+
+
 cdef class WSGICall:
 
     def __cinit__(self):

@@ -412,25 +412,7 @@ def test_purge_from_a_disallowed_address_is_forbidden(server_factory):
     assert calls(server, "/public/kept") == 1
 
 
-# -- stale answers (RFC 5861) -----------------------------------------------
-
-def test_stale_while_revalidate_serves_stale_during_one_refresh(shared):
-    first = request(shared, "/swr/x")
-    assert first.x_cache == "MISS"
-    time.sleep(1.2)                         # max-age=1 has passed; swr=30 has not
-    with ThreadPoolExecutor(4) as pool:
-        refresh = pool.submit(request, shared, "/swr/x")
-        time.sleep(0.15)                    # the refresh is in the app (it sleeps 0.5 s)
-        others = [pool.submit(request, shared, "/swr/x") for _ in range(3)]
-        refreshed, stale = refresh.result(), [f.result() for f in others]
-    assert (refreshed.x_cache, refreshed.status) == ("MISS", 200)
-    assert b"call=2" in refreshed.body
-    assert [(r.x_cache, r.body) for r in stale] == [("STALE", first.body)] * 3
-    assert all(int(r.header("age")) >= 1 for r in stale)
-    after = request(shared, "/swr/x")
-    assert (after.x_cache, after.body) == ("HIT", refreshed.body)
-    assert calls(shared, "/swr/x") == 2
-
+# -- stale answers (RFC 5861; stale-while-revalidate: test_cache_fills.py) ----
 
 def test_stale_if_error_serves_the_stale_body_instead_of_the_error(shared):
     routes = ["/sie-raise/x", "/sie-500/x"]
