@@ -50,6 +50,13 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError
+    return value
+
+
 def boolean(text):
     if isinstance(text, bool):
         return text
@@ -243,6 +250,9 @@ SETTINGS = [
       "Shared-memory response cache for all workers (RFC 9111 shared cache).", "cache"),
     S("cache_max_entry", 1 << 20, size, "a size such as 1MB",
       "Largest response the cache stores (key, head and body).", "cache"),
+    S("cache_lock_timeout", 5.0, non_negative_float, "seconds >= 0 (0: no coalescing)",
+      "Requests that miss while another fills the same key wait this long for its response, "
+      "then call the app.", "cache"),
     S("cache_purge_on_reload", False, boolean, "a switch (true/false in env and config file)",
       "Empty the cache on HUP reload (it survives reloads otherwise).", "cache", switch=True),
     S("cache_honor_no_cache", False, boolean, "a switch (true/false in env and config file)",

@@ -2,9 +2,17 @@
 # freshness, conditional requests and the bytes of a hit. The connection
 # cimports it; the policy (what may be stored) is prefork/cache/policy.py.
 from libc.stdint cimport int32_t, uint64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from prefork.cache._store cimport SharedStore
 from prefork._speedups cimport Request
+
+
+cdef inline double monotonic() noexcept nogil:
+    """CLOCK_MONOTONIC in seconds, the clock of every cache time."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 # SharedCache.status after a lookup.
@@ -14,6 +22,21 @@ cdef enum LookupStatus:
     CACHE_BUSY = 2      # nothing usable and another process is filling it
     CACHE_HIT = 3       # the result is a fresh response (200, ... or a 304)
     CACHE_STALE = 4     # the result is a stale response; refresh it if fill_won
+
+
+# What a lookup is for (lookup_bytes' mode).
+cdef enum LookupMode:
+    LOOKUP_REQUEST = 0      # a request arrived: count it; on a miss claim the fill
+    LOOKUP_FOR_ERROR = 1    # the app failed: a stale-if-error answer or None; claims nothing
+    LOOKUP_RECHECK = 2      # a request waiting for another's fill looks again (counted once already)
+
+
+# Shared counters the gate moves (SharedCache.count()).
+cdef enum CacheEvent:
+    EVENT_WAIT = 0          # fill_waits
+    EVENT_WAIT_TIMEOUT = 1  # fill_wait_timeouts
+    EVENT_WAIT_CANCEL = 2   # fill_wait_cancels
+    EVENT_REFRESH = 3       # refreshes
 
 
 # Slot.flags
@@ -31,7 +54,8 @@ cdef class SharedCache:
     cdef readonly SharedStore shm
     cdef readonly bint x_cache          # add X-Cache: HIT / STALE to hits
     cdef readonly bint verify_reads     # check an entry's checksum before serving it
-    cdef readonly double fill_timeout   # a fill marker is void after this many seconds
+    cdef public double fill_timeout     # the lock timeout: a fill marker is void after it
+    cdef readonly double pass_time      # a fill that ended unstored lets misses by unwaited this long
     cdef public bytes server_line       # b"Server: name\r\n" or b"", added to hits
     cdef list codings                   # content codings Accept-Encoding is reduced to, sorted
     cdef long date_second
@@ -42,29 +66,34 @@ cdef class SharedCache:
 
     # Results of the last lookup (the cdef ones and the def wrapper).
     cdef public int status              # a LookupStatus
-    cdef public bint fill_won           # this caller holds the fill marker for the key
-    cdef readonly uint64_t key_hash     # hash of the key looked up (for end_fill_hash)
+    cdef public bint fill_won           # this caller should fill the key (and release_fill it)
+    cdef readonly uint64_t key_hash     # hash of the key looked up (for release_fill)
+    cdef readonly uint64_t fill_seq     # the marker of the fill won, 0 when unmarked
     cdef readonly uint64_t fill_generation  # the store's drop_generation when the fill was won
 
     # (a) request complete. Returns the response bytes to send (status
-    # CACHE_HIT or CACHE_STALE) or None. `now` is monotonic (loop.now).
-    # for_error: the app failed, a stale-if-error answer is wanted.
-    cdef object lookup_request(self, Request req, bint keep_alive, double now, bint for_error)
+    # CACHE_HIT or CACHE_STALE) or None. `now` is monotonic (loop.now);
+    # `mode` a LookupMode.
+    cdef object lookup_request(self, Request req, bint keep_alive, double now, int mode)
     cdef object lookup_bytes(self, bytes method, bytes host, bytes target, list headers,
-                             int minor, bint keep_alive, double now, bint for_error)
+                             int minor, bint keep_alive, double now, int mode)
     # (b) response complete: store what prefork.cache.policy.decide() allowed.
     # Returns 1 if stored, 0 if not (decision says no, too large, bad header,
     # or, for a fill, its key was invalidated while the app ran).
     cdef int put_request(self, Request req, object decision, object status, list headers,
-                         bytes body, double now, uint64_t fill_generation) except -1
+                         bytes body, double now, uint64_t fill_seq,
+                         uint64_t fill_generation) except -1
     cdef int put(self, bytes host, bytes target, list request_headers, object decision,
                  object status, list headers, bytes body, double now,
-                 bint fill, uint64_t fill_generation) except -1
+                 bint fill, uint64_t fill_seq, uint64_t fill_generation) except -1
     # (c) unsafe method succeeded / PURGE: drop every variant; returns how many.
     cdef int drop(self, bytes host, bytes target, bint purge) except -1
-    # Stampede control by key hash (key_hash after a lookup).
-    cdef bint claim_fill(self, uint64_t h, double now) except -1
-    cdef int release_fill(self, uint64_t h) except -1
+    # Stampede control by key hash (key_hash, fill_seq after a lookup). A
+    # claim is a FILL_* answer of prefork/cache/_store.pxd.
+    cdef int claim_fill(self, uint64_t h, double now) except -1
+    cdef int release_fill(self, uint64_t h, uint64_t seq, bint stored) except -1
+    cdef int count(self, int event) except -1
+    cdef int release_own_fills(self, uint64_t h, bint stored) except -1
 
     # --- private ---
     cdef Py_ssize_t make_key(self, bytes host, bytes target) except -2

@@ -23,8 +23,10 @@ from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
 from libc.time cimport gmtime, strftime, time as c_time, time_t, tm
+from posix.unistd cimport getpid
 
-from prefork.cache._store cimport SLOT_LIVE, SharedStore, Slot
+from prefork.cache._store cimport (FILL_BUSY, FILL_UNMARKED, FILL_WON, MARK_FILLING, SLOT_LIVE,
+                                   SharedStore, Slot)
 from prefork.http._fields cimport is_ows, lc, lower_is, next_element, parse_http_date, q_is_zero
 from prefork._speedups cimport Request
 
@@ -148,11 +150,12 @@ cdef class SharedCache:
     and result fields are per object; the shared state is under the lock."""
 
     def __init__(self, Py_ssize_t size_bytes, Py_ssize_t max_entry_bytes, *, int block_size=1024,
-                 int fill_slots=64, double fill_timeout=10.0, double lru_interval=1.0,
-                 bint x_cache=False, bint verify_reads=False,
+                 int fill_slots=64, double fill_timeout=5.0, double pass_time=10.0,
+                 double lru_interval=1.0, bint x_cache=False, bint verify_reads=False,
                  encodings=("br", "deflate", "gzip", "zstd"), server_name=None):
         self.shm = _SharedStore(size_bytes, max_entry_bytes, block_size, fill_slots, lru_interval)
         self.fill_timeout = fill_timeout
+        self.pass_time = pass_time
         self.x_cache = x_cache
         self.verify_reads = verify_reads
         self.codings = sorted({as_bytes(e).lower() for e in encodings})
@@ -459,17 +462,19 @@ cdef class SharedCache:
 
     # -- the C API ----------------------------------------------------------------
 
-    cdef object lookup_request(self, Request req, bint keep_alive, double now, bint for_error):
+    cdef object lookup_request(self, Request req, bint keep_alive, double now, int mode):
         if req.content_length != 0 or req.chunked:
             self.status = CACHE_BYPASS      # a GET with a body is not a plain read
             self.fill_won = False
             return None
         return self.lookup_bytes(req.method, req.host, req.target, req.headers, req.minor,
-                                 keep_alive, now, for_error)
+                                 keep_alive, now, mode)
 
     cdef object lookup_bytes(self, bytes method, bytes host, bytes target, list headers,
-                             int minor, bint keep_alive, double now, bint for_error):
+                             int minor, bint keep_alive, double now, int mode):
         cdef bint head_only, stale = False
+        cdef bint for_error = mode == LOOKUP_FOR_ERROR
+        cdef int claim
         cdef Py_ssize_t klen
         cdef uint64_t h
         cdef int32_t i
@@ -477,6 +482,7 @@ cdef class SharedCache:
         cdef double age = 0
         self.status = CACHE_BYPASS
         self.fill_won = False
+        self.fill_seq = 0
         if PyBytes_GET_SIZE(method) == 3 and not memcmp(PyBytes_AS_STRING(method), b"GET", 3):
             head_only = False
         elif PyBytes_GET_SIZE(method) == 4 and not memcmp(PyBytes_AS_STRING(method), b"HEAD", 4):
@@ -514,33 +520,53 @@ cdef class SharedCache:
                     self.shm.hdr.counters.stale_hits += 1
                     self.status = CACHE_STALE
                     if not for_error:
-                        self.fill_won = self.shm.begin_fill(h, now, self.fill_timeout)
+                        # RFC 5861 §3: one refresh at a time, and none while
+                        # the last one's response was not storable (PASS).
+                        claim = self.shm.begin_fill(h, now, self.fill_timeout, &self.fill_seq,
+                                                    mode == LOOKUP_REQUEST)
+                        self.fill_won = claim == FILL_WON or claim == FILL_UNMARKED
                         self.fill_generation = self.shm.hdr.drop_generation
                 else:
                     self.shm.hdr.counters.hits += 1
                     self.status = CACHE_HIT
                 return result
-            self.shm.hdr.counters.misses += 1
-            if head_only:
-                self.status = CACHE_MISS    # a HEAD response has no body to store
+            self.status = CACHE_MISS
+            if mode == LOOKUP_REQUEST:
+                self.shm.hdr.counters.misses += 1
+            if for_error:
                 return None
-            self.fill_won = self.shm.begin_fill(h, now, self.fill_timeout)
+            if head_only:
+                # A HEAD response has no body to store: HEAD never fills, but
+                # it waits for a GET's fill, whose entry answers it too.
+                if self.shm.fill_under_way(h, now, mode == LOOKUP_REQUEST):
+                    self.status = CACHE_BUSY
+                return None
+            claim = self.shm.begin_fill(h, now, self.fill_timeout, &self.fill_seq,
+                                        mode == LOOKUP_REQUEST)
             self.fill_generation = self.shm.hdr.drop_generation
-            self.status = CACHE_MISS if self.fill_won else CACHE_BUSY
+            if claim == FILL_BUSY:
+                if mode == LOOKUP_REQUEST:
+                    self.shm.hdr.counters.fill_busy += 1
+                self.status = CACHE_BUSY
+            else:
+                # FILL_PASS too: the last fill was not storable, so this one
+                # goes to the app unwaited, and is stored if it turns out storable.
+                self.fill_won = True
             return None
         finally:
             self.shm.unlock()
 
     cdef int put_request(self, Request req, object decision, object status, list headers,
-                         bytes body, double now, uint64_t fill_generation) except -1:
+                         bytes body, double now, uint64_t fill_seq,
+                         uint64_t fill_generation) except -1:
         if req.method != b"GET":
             return 0
         return self.put(req.host, req.target, req.headers, decision, status, headers, body, now,
-                        True, fill_generation)
+                        True, fill_seq, fill_generation)
 
     cdef int put(self, bytes host, bytes target, list request_headers, object decision,
                  object status, list headers, bytes body, double now,
-                 bint fill, uint64_t fill_generation) except -1:
+                 bint fill, uint64_t fill_seq, uint64_t fill_generation) except -1:
         cdef Py_ssize_t klen, total, offset
         cdef uint64_t h
         cdef int32_t i
@@ -564,7 +590,7 @@ cdef class SharedCache:
         h = self.shm.hash(self.key_buf.data, klen)
         self.shm.lock()
         try:
-            if fill and not self.shm.fill_still_valid(h, fill_generation):
+            if fill and not self.shm.fill_still_valid(h, fill_seq, fill_generation):
                 # An unsafe request changed the resource while the app ran:
                 # this body may predate the change (RFC 9111 §4.4).
                 self.shm.hdr.counters.fills_voided += 1
@@ -625,18 +651,47 @@ cdef class SharedCache:
             self.shm.unlock()
         return dropped
 
-    cdef bint claim_fill(self, uint64_t h, double now) except -1:
-        cdef bint won
+    cdef int claim_fill(self, uint64_t h, double now) except -1:
+        cdef int claim
         self.shm.lock()
-        won = self.shm.begin_fill(h, now, self.fill_timeout)
+        claim = self.shm.begin_fill(h, now, self.fill_timeout, &self.fill_seq, True)
         self.fill_generation = self.shm.hdr.drop_generation
         self.shm.unlock()
-        return won
+        return claim
 
-    cdef int release_fill(self, uint64_t h) except -1:
+    cdef int release_fill(self, uint64_t h, uint64_t seq, bint stored) except -1:
+        """End a fill (see SharedStore.end_fill); a no-op for an unmarked one."""
+        if seq == 0:
+            return 0
         self.shm.lock()
-        self.shm.end_fill(h)
+        self.shm.end_fill(h, seq, stored, monotonic(), self.pass_time)
         self.shm.unlock()
+        return 0
+
+    cdef int count(self, int event) except -1:
+        self.shm.lock()
+        if event == EVENT_WAIT:
+            self.shm.hdr.counters.fill_waits += 1
+        elif event == EVENT_WAIT_TIMEOUT:
+            self.shm.hdr.counters.fill_wait_timeouts += 1
+        elif event == EVENT_WAIT_CANCEL:
+            self.shm.hdr.counters.fill_wait_cancels += 1
+        elif event == EVENT_REFRESH:
+            self.shm.hdr.counters.refreshes += 1
+        self.shm.unlock()
+        return 0
+
+    cdef int release_own_fills(self, uint64_t h, bint stored) except -1:
+        """End every fill of ``h`` this process holds (the Python API's end_fill)."""
+        cdef int32_t k
+        self.shm.lock()
+        try:
+            for k in range(self.shm.hdr.nfills):
+                if self.shm.fills[k].hash == h and self.shm.fills[k].pid == getpid() \
+                        and self.shm.fills[k].state == MARK_FILLING:
+                    self.shm.end_fill(h, self.shm.fills[k].seq, stored, monotonic(), self.pass_time)
+        finally:
+            self.shm.unlock()
         return 0
 
     # -- the Python API (tests, benchmarks, the master) ------------------------
@@ -648,20 +703,22 @@ cdef class SharedCache:
         return None if n < 0 else PyBytes_FromStringAndSize(<char *>self.key_buf.data, n)
 
     def lookup(self, method, host, target, headers=(), *, int minor=1, bint keep_alive=True,
-               now=None, bint for_error=False):
+               now=None, bint for_error=False, bint recheck=False):
         return self.lookup_bytes(as_bytes(method), as_bytes(host), as_bytes(target),
                                  field_list(headers), minor, keep_alive,
-                                 time.monotonic() if now is None else now, for_error)
+                                 time.monotonic() if now is None else now,
+                                 LOOKUP_FOR_ERROR if for_error else
+                                 LOOKUP_RECHECK if recheck else LOOKUP_REQUEST)
 
     def store(self, host, target, request_headers, decision, status, headers, body, *,
-              now=None, fill_generation=None):
-        """``fill_generation`` (from a lookup that won the key's fill): the
-        store is refused if the key was invalidated since."""
+              now=None, fill_generation=None, fill_seq=0):
+        """``fill_generation`` and ``fill_seq`` (from a lookup that won the
+        key's fill): the store is refused if the key was invalidated since."""
         return bool(self.put(as_bytes(host), as_bytes(target),
                              field_list(request_headers), decision,
                              status, list(headers), as_bytes(body),
                              time.monotonic() if now is None else now,
-                             fill_generation is not None,
+                             fill_generation is not None, fill_seq,
                              0 if fill_generation is None else fill_generation))
 
     def invalidate(self, host, target):
@@ -672,13 +729,16 @@ cdef class SharedCache:
 
     def begin_fill(self, bytes key, now=None):
         return self.claim_fill(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(key), len(key)),
-                               time.monotonic() if now is None else now)
+                               time.monotonic() if now is None else now) != FILL_BUSY
 
-    def end_fill(self, bytes key):
-        self.release_fill(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(key), len(key)))
-
-    def end_fill_hash(self, uint64_t h):
-        self.release_fill(h)
+    def end_fill(self, bytes key, bint stored=True, seq=None):
+        """End fill ``seq`` of ``key`` (fill_seq after the lookup that won it),
+        or every fill of it this process holds."""
+        cdef uint64_t h = self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(key), len(key))
+        if seq is None:
+            self.release_own_fills(h, stored)
+        else:
+            self.release_fill(h, seq, stored)
 
     @property
     def max_entry_bytes(self):

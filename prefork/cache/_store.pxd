@@ -30,6 +30,10 @@ cdef struct Counters:
     uint64_t purges             # entries dropped by purge()
     uint64_t fill_busy          # begin_fill() answers "someone else is filling"
     uint64_t fills_voided       # fills not stored: their key was invalidated meanwhile
+    uint64_t fill_waits         # requests that waited for another's fill of their key
+    uint64_t fill_wait_timeouts # of them, given up after the lock timeout (they call the app)
+    uint64_t fill_wait_cancels  # of them, whose client left while waiting
+    uint64_t refreshes          # background refreshes begun (stale-while-revalidate)
     uint64_t recoveries         # resets after a process died holding the lock
     int64_t bytes_used          # blocks held by entries, times block_size
     int64_t bytes_stored        # entry bytes (key, vary, head, body) in those blocks
@@ -58,10 +62,26 @@ cdef struct Slot:
     double date                 # origin Date, epoch seconds
 
 
+# FillMarker states.
+cdef enum:
+    MARK_FILLING = 1            # one process produces the response; misses wait for it
+    MARK_PASSING = 2            # the last fill was not stored: misses call the app unwaited
+
+
+# begin_fill() answers.
+cdef enum:
+    FILL_WON = 0                # fill it; a marker (its seq) makes the others wait
+    FILL_UNMARKED = 1           # fill it without a marker (every marker is taken)
+    FILL_BUSY = 2               # a live process is filling it: wait for its response
+    FILL_PASS = 3               # its last fill was not stored: call the app, do not wait
+
+
 cdef struct FillMarker:
     uint64_t hash               # 0: free
-    double deadline             # monotonic; the marker is void after it
+    uint64_t seq                # which fill (from StoreHeader.fill_seq, never 0)
+    double deadline             # monotonic; FILLING: void after it; PASSING: ends then
     int32_t pid
+    int32_t state               # MARK_*
     int32_t voided              # the key was invalidated during the fill: do not store it
 
 
@@ -79,6 +99,7 @@ cdef struct StoreHeader:
     # Bumped by every invalidation, purge and reset. A fill without a marker
     # (every marker taken) stores only if it has not moved since the fill began.
     uint64_t drop_generation
+    uint64_t fill_seq           # the last FillMarker.seq given out
     Counters counters
 
 
@@ -110,11 +131,15 @@ cdef class SharedStore:
     cdef void remove(self, int32_t i) noexcept nogil
     cdef void touch(self, int32_t i, double now) noexcept nogil
 
-    # Stampede control: one filler per key hash, for at most `timeout` seconds.
-    cdef bint begin_fill(self, uint64_t h, double now, double timeout) noexcept nogil
-    cdef void end_fill(self, uint64_t h) noexcept nogil
+    # Stampede control: one filler per key hash, for at most `timeout` seconds;
+    # a fill that ends unstored lets misses through unwaited for `pass_time`.
+    cdef int begin_fill(self, uint64_t h, double now, double timeout, uint64_t *seq,
+                        bint take_over) noexcept nogil
+    cdef bint fill_under_way(self, uint64_t h, double now, bint take_over) noexcept nogil
+    cdef void end_fill(self, uint64_t h, uint64_t seq, bint stored, double now,
+                       double pass_time) noexcept nogil
     cdef void void_fills(self, uint64_t h) noexcept nogil
-    cdef bint fill_still_valid(self, uint64_t h, uint64_t generation) noexcept nogil
+    cdef bint fill_still_valid(self, uint64_t h, uint64_t seq, uint64_t generation) noexcept nogil
 
     # --- private ---
     cdef void reset(self) noexcept nogil

@@ -3,8 +3,15 @@
 One anonymous MAP_SHARED mapping holds a header (robust process-shared
 mutex, counters, free lists, LRU ends), fill markers, entry slots, block
 chains, hash buckets and the fixed-size blocks holding entry bytes. Its C API
-(allocate, write, publish, read, equals, remove, touch, begin_fill, end_fill,
-lock, unlock) is used by prefork/cache/_lookup.pyx only; see _store.pxd.
+(allocate, write, publish, read, equals, remove, touch, begin_fill,
+fill_under_way, end_fill, lock, unlock) is used by prefork/cache/_lookup.pyx
+only; see _store.pxd.
+
+A fill marker is FILLING while one process produces its key's response
+(begin_fill answers FILL_BUSY to the others, who wait) and PASSING for a
+while after a fill ended unstored (FILL_PASS: call the app, do not wait).
+Each fill has a seq of its own, so a fill that outlived its marker never
+ends a newer one.
 
 A process that dies holding the lock makes the next locker drop every entry
 and fill marker (``recoveries`` counts it): nothing half written survives,

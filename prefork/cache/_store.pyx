@@ -19,6 +19,10 @@ Invariants:
 - nslots == nblocks, so a free block always has a free slot to go with it;
 - bytes_used (blocks held) never exceeds nblocks * block_size, which with the
   tables fits in size_bytes;
+- a fill marker is FILLING while one process produces its key's response
+  (requests that miss meanwhile wait for it) and PASSING for a while after a
+  fill ended unstored; every fill has its own seq, so a filler that outlived
+  its marker never ends or voids a newer fill's;
 - a process that dies holding the lock leaves the mutex "owner dead": the
   next locker drops every entry (a cache may always forget) and keeps the
   counters, so neither a deadlock nor a torn entry can follow.
@@ -390,32 +394,76 @@ cdef class SharedStore:
 
     # -- stampede control --------------------------------------------------
 
-    cdef bint begin_fill(self, uint64_t h, double now, double timeout) noexcept nogil:
-        """True: the caller should produce the response (and end_fill()).
-        False: another live process claimed it less than `timeout` ago."""
+    cdef int begin_fill(self, uint64_t h, double now, double timeout, uint64_t *seq,
+                        bint take_over) noexcept nogil:
+        """Claim the fill of key hash h (a FILL_* answer). FILL_WON sets *seq,
+        to hand to end_fill() once the response is stored or refused; any
+        other answer sets it to 0. A marker of a dead process is void, and
+        with `take_over` one older than `timeout` (the lock timeout) too: its
+        filler is too slow to wait for, so one more request may fill (nginx's
+        proxy_cache_lock_age). A request already waiting does not take over:
+        it waits for that fill until its own lock timeout."""
         cdef FillMarker *f
         cdef int32_t k, take = -1
+        cdef int32_t me = getpid()
+        seq[0] = 0
         for k in range(self.hdr.nfills):
             f = &self.fills[k]
-            if f.hash == h and f.deadline > now and (f.pid == getpid() or process_alive(f.pid)):
-                self.hdr.counters.fill_busy += 1
-                return False
+            if f.hash == h:
+                if f.deadline > now and f.state == MARK_PASSING:
+                    return FILL_PASS
+                if (f.deadline > now or (not take_over and f.state == MARK_FILLING)) \
+                        and (f.pid == me or process_alive(f.pid)):
+                    return FILL_BUSY
             if take < 0 and (f.hash == 0 or f.hash == h or f.deadline <= now):
                 take = k
-        if take >= 0:       # with every marker taken, fill unmarked
-            f = &self.fills[take]
-            f.hash = h
-            f.deadline = now + timeout
-            f.pid = getpid()
-            f.voided = 0
-        return True
+        if take < 0:
+            return FILL_UNMARKED
+        f = &self.fills[take]
+        self.hdr.fill_seq += 1
+        f.hash = h
+        f.seq = self.hdr.fill_seq
+        f.deadline = now + timeout
+        f.pid = me
+        f.state = MARK_FILLING
+        f.voided = 0
+        seq[0] = f.seq
+        return FILL_WON
 
-    cdef void end_fill(self, uint64_t h) noexcept nogil:
+    cdef bint fill_under_way(self, uint64_t h, double now, bint take_over) noexcept nogil:
+        """Would begin_fill() answer FILL_BUSY? (It claims nothing: for HEAD,
+        which waits for a GET's fill but never fills.)"""
+        cdef FillMarker *f
         cdef int32_t k
-        cdef int32_t pid = getpid()
         for k in range(self.hdr.nfills):
-            if self.fills[k].hash == h and self.fills[k].pid == pid:
-                self.fills[k].hash = 0
+            f = &self.fills[k]
+            if f.hash == h and f.state == MARK_FILLING \
+                    and (f.deadline > now or not take_over) \
+                    and (f.pid == getpid() or process_alive(f.pid)):
+                return True
+        return False
+
+    cdef void end_fill(self, uint64_t h, uint64_t seq, bint stored, double now,
+                       double pass_time) noexcept nogil:
+        """End fill `seq` of h. Stored, or voided (the next fill brings the
+        changed resource): free the marker, so waiters find the entry or
+        fill again. Not stored (the policy refused it, it failed, it grew
+        too large): the marker turns PASSING for `pass_time`, so waiters
+        and misses meanwhile call the app at once rather than queue behind
+        fills that would not be stored either (Varnish's hit-for-miss)."""
+        cdef FillMarker *f
+        cdef int32_t k
+        if seq == 0:
+            return      # an unmarked fill
+        for k in range(self.hdr.nfills):
+            f = &self.fills[k]
+            if f.seq == seq and f.hash == h:
+                if stored or f.voided or pass_time <= 0:
+                    f.hash = 0
+                else:
+                    f.state = MARK_PASSING
+                    f.deadline = now + pass_time
+                return
 
     cdef void void_fills(self, uint64_t h) noexcept nogil:
         """The key is being invalidated: a fill under way for it read the
@@ -426,15 +474,16 @@ cdef class SharedStore:
             if self.fills[k].hash == h:
                 self.fills[k].voided = 1
 
-    cdef bint fill_still_valid(self, uint64_t h, uint64_t generation) noexcept nogil:
-        """May this process's fill of ``h`` be stored? ``generation``: the
-        drop_generation read when the fill began, for a fill that found no
-        free marker (then any invalidation since voids it)."""
+    cdef bint fill_still_valid(self, uint64_t h, uint64_t seq, uint64_t generation) noexcept nogil:
+        """May fill `seq` of ``h`` be stored? ``generation``: the
+        drop_generation read when the fill began, for a fill without a
+        marker (none free, or taken over after the lock timeout): then any
+        invalidation since voids it."""
         cdef int32_t k
-        cdef int32_t pid = getpid()
-        for k in range(self.hdr.nfills):
-            if self.fills[k].hash == h and self.fills[k].pid == pid:
-                return not self.fills[k].voided
+        if seq:
+            for k in range(self.hdr.nfills):
+                if self.fills[k].seq == seq and self.fills[k].hash == h:
+                    return not self.fills[k].voided
         return self.hdr.drop_generation == generation
 
     # -- Python-level views (tests, stats) ---------------------------------

@@ -14,7 +14,10 @@ def open_shared_cache(settings):
     if not settings.cache_size:
         return None
     from prefork.cache._lookup import SharedCache
+    # A fill marker lasts the lock timeout: past it, waiters give up on that
+    # fill and the next miss may start another (nginx's proxy_cache_lock_age).
     cache = SharedCache(settings.cache_size, settings.cache_max_entry,
+                        fill_timeout=settings.cache_lock_timeout,
                         x_cache=settings.cache_x_header,
                         server_name=settings.server_header or None)
     log.info("response cache: %d bytes shared by all workers", settings.cache_size)
@@ -38,6 +41,7 @@ def reload_cache(arbiter, settings):
     # Hits carry the Server header of the generation serving them, like
     # the app's responses (workers forked from now on see the new line).
     cache.server_line = server_line(settings)
+    cache.fill_timeout = settings.cache_lock_timeout
     if settings.cache_size != arbiter.settings.cache_size:
         log.warning("reload: a new --cache-size takes effect on restart; keeping %d bytes",
                     arbiter.settings.cache_size)

@@ -11,6 +11,7 @@ module runs once per response that might be stored, so it is plain Python.
 Header lists are [(name, value)] of bytes (the parser's request headers) or
 str (the app's WSGI response headers); names are matched case-insensitively.
 """
+import time
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 from urllib.parse import urljoin, urlsplit
@@ -106,9 +107,13 @@ def delta_seconds(directives: dict, name: str) -> Optional[float]:
     return float(min(int(arg), DELTA_SECONDS_MAX))
 
 
-def freshness_lifetime(directives: dict, headers: Headers) -> float:
+def freshness_lifetime(directives: dict, headers: Headers, now: Optional[float] = None) -> float:
     """RFC 9111 §4.2.1 for a shared cache: s-maxage, then max-age, then
-    Expires minus Date. Raises ValueError when none is usable."""
+    Expires minus Date. Raises ValueError when none is usable.
+
+    ``now`` (epoch seconds, default time.time()) stands in for a missing or
+    invalid Date: RFC 9110 §6.6.1 has a recipient give such a response the
+    time it was received, and the Date prefork sends with it is that time."""
     for name in ("s-maxage", "max-age"):
         seconds = delta_seconds(directives, name)
         if seconds is not None:
@@ -120,11 +125,15 @@ def freshness_lifetime(directives: dict, headers: Headers) -> float:
         raise ValueError(f"conflicting Expires: {expires!r}")
     expires_at = http_date(expires[0])
     if expires_at is None:
+        # RFC 9111 §5.3: an invalid Expires ("0" included) means already
+        # expired. Not stored, even with stale-while-revalidate or
+        # stale-if-error: every request would find it stale, and the
+        # origin said from the start that it was.
         raise ValueError(f"invalid Expires means already expired: {expires[0]!r}")
     dates = field_values(headers, "date")
     date = http_date(dates[0]) if dates else None
     if date is None:
-        raise ValueError("Expires without a valid Date")
+        date = time.time() if now is None else now
     return expires_at - date
 
 

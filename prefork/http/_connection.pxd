@@ -54,6 +54,7 @@ cdef class Connection(ServedConnection):
     cdef object stream
     cdef bint pulling               # a block is being produced on the pool
     cdef object close_after_pull    # a result to close once that block arrives
+    cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -64,6 +65,7 @@ cdef class Connection(ServedConnection):
     cdef int on_head(self) except -1
     cdef int on_body(self, const unsigned char *data, Py_ssize_t length) except -1
     cdef int on_request(self) except -1
+    cdef int call_app(self, object body) except -1
     cdef int run_inline(self, dict environ) except -1
     cdef int thread_error(self, tuple exc_info) except -1
     cdef int start_stream(self, WSGICall call, tuple outcome) except -1

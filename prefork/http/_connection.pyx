@@ -71,7 +71,7 @@ cdef enum:
     PHASE_IDLE = 0              # between requests (keep-alive timeout)
     PHASE_HEAD = 1              # a head is arriving (header timeout)
     PHASE_BODY = 2              # a body is arriving (body timeout, per read)
-    PHASE_APP = 3               # the app runs in a thread
+    PHASE_APP = 3               # the app runs in a thread, or the request waits for a cache fill
     PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
 
 cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -299,14 +299,48 @@ cdef class Connection(ServedConnection):
         self.started = time.time() if service.access_log is not None else 0.0
         if service.gate is not None:
             if self.ticket is None:
-                self.ticket = CacheTicket()
+                self.ticket = CacheTicket(self.remote_addr, self.remote_port, self.server_address)
             answer = service.gate.before_app(self.ticket, req, self.remote_addr,
                                              self.keep_alive, self.loop.now)
             if answer is not None:
                 self.serve_stored(answer)
                 return 0
+            if self.ticket.waiting:
+                # Another request is filling this key: wait for its response
+                # in the loop (request coalescing, prefork/cache/_gate.pyx).
+                self.phase = PHASE_APP
+                self.deadline = 0
+                self.waiting_body = body
+                service.gate.wait(self.ticket, self.resume_after_fill)
+                return 0
+        return self.call_app(body)
+
+    def resume_after_fill(self, answer):
+        """The cache gate ends this request's wait: send the response the
+        other request's fill stored, or (None) call the app."""
+        cdef HTTPService service = self.service
+        body, self.waiting_body = self.waiting_body, None
+        if self.closed:
+            return
+        if service.deferred:
+            service.flush_if_late()     # as before any app call (see on_readable)
+        try:
+            if answer is not None:
+                self.serve_stored(answer)
+            else:
+                self.call_app(body)
+        except Exception:
+            self.service.log.exception("error serving a request that waited for the cache")
+            self.abort()
+            return
+        if not self.closed:
+            self.service.defer_flush(self)
+
+    cdef int call_app(self, object body) except -1:
+        cdef Request req = self.request
+        cdef HTTPService service = self.service
         environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
-                                        self.body_size)
+                                        self.body_size, self.server_address)
         service.mark_busy(req)
         self.phase = PHASE_RESPONSE
         self.deadline = 0

@@ -12,6 +12,7 @@ cdef class ServedConnection(Handler):
     """What the service needs of a connection (prefork.http._connection.Connection)."""
     cdef bint closed
     cdef bint flush_pending         # in service.deferred
+    cdef tuple server_address       # (SERVER_NAME fallback, SERVER_PORT) of its listener
     # Write the queue out and go on with the response or the next request.
     cdef int flush(self) except -1
     cdef int close(self) except -1
@@ -84,6 +85,7 @@ cdef class Acceptor(Handler):
     cdef bint tcp
     cdef bint registered
     cdef bint shut                  # its listener was shut down
+    cdef tuple server_address       # listener_address() of sock
     cdef int on_events(self, uint32_t events) except -1
     cdef bint listening(self)
     cdef int serve(self, int fd, object addr) except -1

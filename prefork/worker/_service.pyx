@@ -42,6 +42,8 @@ from prefork.http._response cimport HeadBuilder
 from prefork._speedups cimport Request
 from prefork.wsgi._bridge cimport EnvironBuilder
 
+from prefork.wsgi._bridge import listener_address
+
 cdef extern from "sys/socket.h" nogil:
     int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
 
@@ -398,10 +400,7 @@ cdef class HTTPService(BatchHook):
 
     def set_cache(self, cache, settings):
         """Answer from (and fill) the master's shared response cache."""
-        self.gate = CacheGate(cache, settings)
-
-    def set_server_address(self, name, port):
-        self.environ.set_server_address(name, port)
+        self.gate = CacheGate(cache, settings, self.loop, self.app, self.environ, self.executor)
 
 
 cdef class Acceptor(Handler):
@@ -414,6 +413,9 @@ cdef class Acceptor(Handler):
         self.tcp = sock.family != 1     # AF_UNIX
         self.registered = False
         self.shut = False
+        # SERVER_NAME/SERVER_PORT of the connections it accepts (a worker may
+        # serve several listeners; see prefork/wsgi/_bridge.pyx).
+        self.server_address = listener_address(sock.getsockname())
 
     cdef bint listening(self):
         """False once the listening socket was shut down: poll() reports a
@@ -436,6 +438,7 @@ cdef class Acceptor(Handler):
             conn = service.connection_type(service, fd, addr[0], addr[1], True)
         else:
             conn = service.connection_type(service, fd, "", 0, False)
+        (<ServedConnection>conn).server_address = self.server_address
         service.connections.add(conn)
         service.loop.register(conn, EPOLLIN)
         return 0

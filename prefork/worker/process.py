@@ -96,9 +96,6 @@ class Worker:
             self.own_listeners = [sock for sock in self.listeners if sock not in shared]
         for sock in self.listeners:
             self.service.listen(sock)
-        first = self.listeners[0].getsockname()
-        if isinstance(first, tuple):
-            self.service.set_server_address(first[0], first[1])
         self.install_signals()
         self.loop.set_heartbeat(self.slot.heartbeat, min(1.0, self.settings.timeout / 4))
         self.loop.call_later(1.0, self.tick)

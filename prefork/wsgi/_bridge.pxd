@@ -10,7 +10,8 @@ cdef class EnvironBuilder:
 
     cdef object environ_key(self, bytes name)
     cdef dict build(self, Request req, str remote_addr, int remote_port, object body,
-                    Py_ssize_t body_size)
+                    Py_ssize_t body_size, tuple server)
+    cdef dict build_refresh(self, Request req, str remote_addr, int remote_port, tuple server)
 
 
 cdef class WSGICall:

@@ -7,10 +7,28 @@ class EnvironBuilder:
     """Builds each request's environ from a per-worker template: the wsgi.*
     keys, SCRIPT_NAME from ``settings.root_path``, SERVER_SOFTWARE."""
     def __init__(self, settings: Any, multiprocess: bool) -> None: ...
-    def set_server_address(self, name: str, port: int) -> None: ...
     def environ_for(self, req: Request, remote_addr: str = "127.0.0.1", remote_port: int = 0,
-                    body: Any = None, body_size: int = 0) -> Dict[str, Any]:
-        """The environ of one parsed request (for tests and benchmarks)."""
+                    body: Any = None, body_size: int = 0,
+                    server: Optional[Tuple[str, str]] = None) -> Dict[str, Any]:
+        """The environ of one parsed request (for tests and benchmarks).
+        ``server``: (SERVER_NAME fallback, SERVER_PORT) of the listener, from
+        listener_address(); ("localhost", "80") when None. SERVER_NAME is the
+        host part of req.host (Host field or absolute-form authority) when
+        there is one; an absolute-form target's authority is also HTTP_HOST."""
+
+def listener_address(sockname: Any) -> Tuple[str, str]:
+    """(SERVER_NAME fallback, SERVER_PORT) for connections accepted on a
+    socket with this getsockname(): ("127.0.0.1", "8000"), ("[::1]", "8000");
+    a unix socket gives ("localhost", "80")."""
+
+def collect_response(app: Callable[..., Any], environ: Dict[str, Any],
+                     limit: int) -> Tuple[Any, List[Tuple[str, str]], Optional[bytes]]:
+    """Call the app for a response no client waits for (a cache entry's
+    background refresh): (status, headers, body); body None past ``limit``
+    bytes or for a sendfile()-able file_wrapper. close() is called; the
+    app's exception propagates. (EnvironBuilder.build_refresh, a cdef
+    method, makes its environ: the client's request as a GET without
+    If-* or Range fields.)"""
 
 class WSGICall:
     """start_response for one app call (callable as PEP 3333 says), with

@@ -8,15 +8,48 @@ environ (so ``X_Forwarded_For`` cannot pose as ``X-Forwarded-For``); PATH_INFO
 is percent-decoded and latin-1 (PEP 3333 "native strings"); with
 ``--threads`` the app's call, every block of its body and its close() run
 on app threads, and no app thread ever waits for a client.
+
+The server's address (PEP 3333's URL reconstruction, CGI RFC 3875 §4.1.14-15):
+SERVER_PORT is always the port of the listener the connection came in on;
+SERVER_NAME is the host part of the request's host (the Host field, or the
+authority of an absolute-form target, RFC 9112 §3.2.2), else the listener's
+address. A unix-socket listener counts as "localhost" on port "80", the http
+default, so the recipe adds no port to a URL built from them.
 """
 import sys
 
-from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 
 from prefork._speedups cimport FieldSpan, Request, field_name
 
 from prefork.wsgi.filewrapper import FileWrapper
+
+# SERVER_NAME and SERVER_PORT when the listener's address is not known.
+cdef tuple UNKNOWN_SERVER = ("localhost", "80")
+
+
+def listener_address(sockname):
+    """(SERVER_NAME fallback, SERVER_PORT) of a listening socket, from its
+    getsockname(): an IPv6 address in brackets, as in a URL (RFC 3986
+    §3.2.2); a unix socket (a path) as UNKNOWN_SERVER, since it has no port."""
+    if isinstance(sockname, tuple):
+        host = sockname[0]
+        return (f"[{host}]" if ":" in host else host), str(sockname[1])
+    return UNKNOWN_SERVER
+
+
+cdef str host_name(bytes host):
+    """The host part of a validated Host value or authority: without its
+    ":port" (digits after the last colon, RFC 9110 §7.2), brackets of an
+    IPv6 literal kept."""
+    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(host)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(host), k = n - 1
+    while k >= 0 and 48 <= s[k] <= 57:
+        k -= 1
+    if k >= 0 and s[k] == 58:
+        n = k
+    return PyUnicode_DecodeLatin1(<const char *>s, n, NULL)
 
 
 cdef class EnvironBuilder:
@@ -38,17 +71,12 @@ cdef class EnvironBuilder:
             "SERVER_SOFTWARE": "prefork",
         }
 
-    def set_server_address(self, name, port):
-        """SERVER_NAME/PORT for requests without a Host (HTTP/1.0)."""
-        self.base["SERVER_NAME"] = name
-        self.base["SERVER_PORT"] = str(port)
-
     def environ_for(self, Request req, str remote_addr="127.0.0.1", int remote_port=0,
-                    body=None, Py_ssize_t body_size=0):
+                    body=None, Py_ssize_t body_size=0, tuple server=None):
         """Python-level build(), for tests and benchmarks."""
         import io
         return self.build(req, remote_addr, remote_port, body if body is not None else io.BytesIO(),
-                          body_size)
+                          body_size, server)
 
     cdef object environ_key(self, bytes name):
         """``Content-Type`` -> ``CONTENT_TYPE``; ``X-Foo`` -> ``HTTP_X_FOO``.
@@ -69,13 +97,18 @@ cdef class EnvironBuilder:
         return key
 
     cdef dict build(self, Request req, str remote_addr, int remote_port, object body,
-                    Py_ssize_t body_size):
+                    Py_ssize_t body_size, tuple server):
+        """``server``: (SERVER_NAME fallback, SERVER_PORT) of the listener the
+        connection came in on (listener_address()); None when unknown."""
         cdef dict environ = self.base.copy()
         cdef bytes path = req.path
+        cdef bytes host = req.host
+        cdef bytes target = req.target
         cdef const unsigned char *raw
         cdef FieldSpan *f
         cdef Py_ssize_t i
         cdef Py_ssize_t root_len = len(self.root_path)
+        cdef bint length_field = False
         environ["REQUEST_METHOD"] = req.method.decode("latin-1")
         if b"%" in path:
             from urllib.parse import unquote_to_bytes
@@ -96,26 +129,88 @@ cdef class EnvironBuilder:
         for i in range(req.nfields):
             f = &req.spans[i]
             key = self.environ_key(field_name(raw + f.name_at, f.name_len))
-            if key is None or key == "CONTENT_LENGTH":
+            if key is None:
+                continue
+            if key == "CONTENT_LENGTH":
+                length_field = True     # the parser checked it; the body size is what it says
                 continue
             text = PyUnicode_DecodeLatin1(<const char *>raw + f.value_at, f.value_len, NULL)
             if key in environ:
                 # RFC 9110 §5.3: repeated fields join with commas; cookies with "; ".
                 text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
             environ[key] = text
-        if req.chunked or req.content_length > 0:
+        # CGI RFC 3875 §4.1.2: the body's length whenever the request has a
+        # body, a "Content-Length: 0" one included (PEP 3333 lets "" or an
+        # absent key stand for none: without a body the key is absent). A
+        # chunked body is given whole, so its decoded size is known too.
+        if length_field or req.chunked:
             environ["CONTENT_LENGTH"] = str(body_size)
-        host = req.host
-        if host:
-            server_name, sep, port = host.decode("latin-1").rpartition(":")
-            if not sep or "]" in port:
-                server_name, port = host.decode("latin-1"), "80"
-            environ["SERVER_NAME"] = server_name
-            environ["SERVER_PORT"] = port
-        else:
-            environ["SERVER_NAME"] = self.base.get("SERVER_NAME", "localhost")
-            environ["SERVER_PORT"] = self.base.get("SERVER_PORT", "80")
+        if PyBytes_GET_SIZE(target) and PyBytes_AS_STRING(target)[0] != 47 and b"://" in target:
+            # RFC 9112 §3.2.2: with an absolute-form target the server ignores
+            # the Host field and uses the target's authority (req.host is it).
+            environ["HTTP_HOST"] = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(host),
+                                                          PyBytes_GET_SIZE(host), NULL)
+        if server is None:
+            server = UNKNOWN_SERVER
+        # See the module docstring: the name the client asked for, the port
+        # the connection arrived on (a Host port may be a proxy's, not ours).
+        environ["SERVER_NAME"] = host_name(host) if host else server[0]
+        environ["SERVER_PORT"] = server[1]
         return environ
+
+
+    cdef dict build_refresh(self, Request req, str remote_addr, int remote_port, tuple server):
+        """The environ of a request the server makes itself to refresh a
+        stored response (RFC 5861 §3): the client's request that found it
+        stale, as a GET without preconditions or Range (RFC 9110 §13.1), so
+        that the app answers with the full response to store."""
+        import io
+        environ = self.build(req, remote_addr, remote_port, io.BytesIO(), 0, server)
+        environ["REQUEST_METHOD"] = "GET"
+        for key in REFRESH_DROPS:
+            environ.pop(key, None)
+        return environ
+
+
+# Request fields a background refresh does not pass on: its response must be
+# a complete 200, not a 304 or a 206 for one client's copy.
+cdef tuple REFRESH_DROPS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_MATCH",
+                            "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_RANGE", "HTTP_RANGE")
+
+
+def collect_response(app, dict environ, Py_ssize_t limit):
+    """Call the app for a response no client waits for (a background
+    refresh of a cache entry): (status, headers, body), the body None when
+    it grew past ``limit`` bytes or is a file for sendfile() (which fills
+    never store either). The result's close() is called (PEP 3333); an
+    exception from the app propagates."""
+    cdef WSGICall call = WSGICall()
+    cdef Py_ssize_t size = 0
+    cdef list chunks = []
+    result = app(environ, call)
+    try:
+        if type(result) is FileWrapper and result.can_sendfile():
+            chunks = None
+        else:
+            for chunk in result:
+                if chunk:
+                    chunk = bytes(chunk)
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > limit:
+                        chunks = None
+                        break
+        if call.status is None:
+            raise AssertionError("the app returned without calling start_response()")
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if chunks is not None and call.written is not None:
+        chunks = call.written + chunks      # write() data goes first
+        if size + sum([len(c) for c in call.written]) > limit:
+            chunks = None
+    return call.status, call.headers, None if chunks is None else b"".join(chunks)
 
 
 cdef class WSGICall:

@@ -12,6 +12,10 @@ called for it, so a test can tell a stored answer from a fresh one.
   refresh is slow enough for other requests to overlap it;
 - ``/slow/...`` sleeps SLOW_SLEEP seconds on every call (a fill that an
   unsafe request can overtake);
+- ``/coalesce/...`` (stored) and ``/coalesce-private/...`` (never stored)
+  sleep COALESCE_SLEEP seconds on every call: fills that other requests
+  wait for;
+- ``/swr-fail/...`` is like ``/swr/`` but raises while the fail file exists;
 - ``/sie-raise/...`` raises and ``/sie-500/...`` answers 500 while the file
   named by $CACHEABLE_FAIL_FILE exists;
 - ``/kb20/...``: a cacheable body of exactly 20 KB;
@@ -31,6 +35,7 @@ from email.utils import formatdate
 
 SWR_SLEEP = 0.5
 SLOW_SLEEP = 0.6
+COALESCE_SLEEP = 0.5
 LAST_MODIFIED = "Sat, 01 Jan 2022 00:00:00 GMT"
 
 calls = {}
@@ -49,6 +54,9 @@ def route_headers(route, environ):
         "short": [("Cache-Control", "max-age=1")],
         "swr": [("Cache-Control", "max-age=1, stale-while-revalidate=30")],
         "slow": [("Cache-Control", "max-age=60")],
+        "coalesce": [("Cache-Control", "max-age=60")],
+        "coalesce-private": [("Cache-Control", "private, max-age=60")],
+        "swr-fail": [("Cache-Control", "max-age=1, stale-while-revalidate=30")],
         "sie-raise": [("Cache-Control", "max-age=1, stale-if-error=60")],
         "sie-500": [("Cache-Control", "max-age=1, stale-if-error=60")],
         "private": [("Cache-Control", "private, max-age=60")],
@@ -62,6 +70,9 @@ def route_headers(route, environ):
                  ("Last-Modified", LAST_MODIFIED)],
         "expires": [("Date", http_date()), ("Expires", http_date(60))],
         "expires-past": [("Date", http_date()), ("Expires", http_date(-60))],
+        "expires-nodate": [("Expires", http_date(60))],
+        "expires-invalid": [("Date", http_date()), ("Expires", "0")],
+        "expires-invalid-swr": [("Cache-Control", "stale-while-revalidate=60"), ("Expires", "0")],
         "maxage-over-expires": [("Cache-Control", "max-age=60"), ("Date", http_date()),
                                 ("Expires", http_date(-60))],
         "maxage0-over-expires": [("Cache-Control", "max-age=0"), ("Date", http_date()),
@@ -143,7 +154,11 @@ def app(environ, start_response):
         time.sleep(SWR_SLEEP)
     if route == "slow":
         time.sleep(SLOW_SLEEP)
+    if route.startswith("coalesce"):
+        time.sleep(COALESCE_SLEEP)
     failing = os.path.exists(os.environ.get("CACHEABLE_FAIL_FILE", "/nonexistent"))
+    if route == "swr-fail" and failing:
+        raise RuntimeError("the origin is down (test)")
     if route.startswith("sie-") and failing:
         if route == "sie-raise":
             raise RuntimeError("the origin is down (test)")

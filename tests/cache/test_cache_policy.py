@@ -47,8 +47,34 @@ def test_expires_minus_date_without_max_age():
     assert decide("GET", [], 200, headers).ttl == 60
 
 
-def test_invalid_expires_is_not_stored():
-    assert not decide("GET", [], 200, hdrs(Date=DATE, Expires="0")).store
+def test_expires_without_date_counts_from_the_date_sent_now():
+    """RFC 9110 §6.6.1: no Date means the time of the response, which is
+    the Date prefork sends with it."""
+    import time
+    from email.utils import formatdate
+    decision = decide("GET", [], 200, hdrs(Expires=formatdate(time.time() + 60, usegmt=True)))
+    assert decision.store, decision.reason
+    assert 58 <= decision.ttl <= 60
+    assert decision.date is None       # stored with the time of the store
+
+
+def test_expires_with_an_invalid_date_counts_from_now():
+    import time
+    from email.utils import formatdate
+    headers = hdrs(Date="yesterday", Expires=formatdate(time.time() + 60, usegmt=True))
+    assert 58 <= decide("GET", [], 200, headers).ttl <= 60
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "never", ""])
+def test_invalid_expires_means_already_expired_and_is_not_stored(value):
+    """RFC 9111 §5.3; not stored even with stale windows (see freshness_lifetime)."""
+    assert not decide("GET", [], 200, hdrs(Date=DATE, Expires=value)).store
+    swr = hdrs(Date=DATE, Expires=value, Cache_Control="stale-while-revalidate=60, stale-if-error=60")
+    assert not decide("GET", [], 200, swr).store
+
+
+def test_expires_in_the_past_is_not_stored():
+    assert not decide("GET", [], 200, hdrs(Date=DATE, Expires="Sun, 06 Nov 1994 08:48:37 GMT")).store
 
 
 def test_explicit_freshness_is_required():

@@ -12,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from prefork.cache._lookup import BUSY, HIT, MISS, SharedCache
+from prefork.cache._lookup import BUSY, HIT, MISS, STALE, SharedCache
 from prefork.cache.policy import Decision
 
 HOST = b"example.com"
@@ -187,6 +187,76 @@ def test_fill_marker_expires():
     assert cache.begin_fill(key, now=NOW + 5.1)
 
 
+def test_a_stored_fill_frees_its_marker_for_the_next_fill():
+    cache = SharedCache(1 << 20, 1 << 16)
+    fetch(cache, b"/a")
+    first = cache.fill_seq
+    cache.end_fill(cache.key(HOST, b"/a"), stored=True, seq=first)
+    fetch(cache, b"/a")
+    assert (cache.status, cache.fill_won) == (MISS, True) and cache.fill_seq > first
+
+
+def test_a_fill_that_ends_unstored_lets_misses_through_unwaited_for_a_while():
+    """Varnish's hit-for-miss: waiting behind fills that are not stored
+    either would only delay every request."""
+    cache = SharedCache(1 << 20, 1 << 16, pass_time=10)
+    key = cache.key(HOST, b"/a")
+    fetch(cache, b"/a")
+    cache.end_fill(key, stored=False, seq=cache.fill_seq)
+    for _ in range(3):
+        fetch(cache, b"/a", now=time.monotonic())
+        assert (cache.status, cache.fill_won, cache.fill_seq) == (MISS, True, 0)
+    assert cache.stats()["fill_busy"] == 0
+    fetch(cache, b"/a", now=time.monotonic() + 11)      # passing is over: one fills again
+    assert cache.fill_won and cache.fill_seq
+    fetch(cache, b"/a", now=time.monotonic() + 11)
+    assert cache.status == BUSY
+
+
+def test_a_stale_entry_is_not_refreshed_while_its_last_refresh_passes():
+    cache = SharedCache(1 << 20, 1 << 16, pass_time=10)
+    store(cache, b"/a", b"old", decision=Decision(True, ttl=1, stale_while_revalidate=60), now=NOW)
+    assert fetch(cache, b"/a", now=NOW + 2) == b"old"
+    assert cache.status == STALE and cache.fill_won
+    cache.end_fill(cache.key(HOST, b"/a"), stored=False, seq=cache.fill_seq)
+    assert fetch(cache, b"/a", now=NOW + 3) == b"old"
+    assert cache.status == STALE and not cache.fill_won
+
+
+def test_a_filler_that_outlived_its_marker_does_not_end_the_next_fill():
+    cache = SharedCache(1 << 20, 1 << 16, fill_timeout=5)
+    key = cache.key(HOST, b"/a")
+    fetch(cache, b"/a", now=NOW)
+    slow = cache.fill_seq
+    fetch(cache, b"/a", now=NOW + 6)        # the lock timed out: one more fill
+    assert cache.fill_won and cache.fill_seq != slow
+    cache.end_fill(key, stored=False, seq=slow)
+    fetch(cache, b"/a", now=NOW + 6.5)
+    assert cache.status == BUSY             # the second fill still holds the key
+
+
+def test_a_waiting_request_waits_for_a_slow_fill_that_a_new_request_takes_over():
+    """Past the lock timeout a new request may fill again (nginx's
+    proxy_cache_lock_age); one already waiting keeps to its own timeout."""
+    cache = SharedCache(1 << 20, 1 << 16, fill_timeout=5)
+    fetch(cache, b"/a", now=NOW)
+    cache.lookup(b"GET", HOST, b"/a", [], now=NOW + 6, recheck=True)
+    assert (cache.status, cache.fill_won) == (BUSY, False)
+    fetch(cache, b"/a", now=NOW + 6)
+    assert (cache.status, cache.fill_won) == (MISS, True)
+
+
+def test_a_waiting_request_looking_again_is_not_another_miss():
+    cache = SharedCache(1 << 20, 1 << 16)
+    fetch(cache, b"/a")
+    for _ in range(3):
+        cache.lookup(b"GET", HOST, b"/a", [], now=NOW, recheck=True)
+        assert cache.status == BUSY
+    assert (cache.stats()["misses"], cache.stats()["fill_busy"]) == (1, 0)
+    cache.store(HOST, b"/a", [], FOREVER, "200 OK", [], b"filled", now=NOW)
+    assert body_of(cache.lookup(b"GET", HOST, b"/a", [], now=NOW, recheck=True)) == b"filled"
+
+
 def test_fill_marker_of_a_dead_process_is_void():
     cache = SharedCache(1 << 20, 1 << 16, fill_timeout=60)
     key = cache.key(HOST, b"/a")
@@ -203,34 +273,35 @@ def test_fill_marker_is_seen_by_other_processes():
     assert run_in_child(lambda: os._exit(0 if cache.begin_fill(key) else 1)) == 0
 
 
-def store_fill(cache, target, body, generation):
-    """store() as the winner of the key's fill, which began at ``generation``."""
+def store_fill(cache, target, body, generation, seq=0):
+    """store() as the winner of the key's fill ``seq`` (0: unmarked), which
+    began at ``generation``."""
     return cache.store(HOST, target, [], FOREVER, "200 OK", [("Content-Type", "text/plain")],
-                       body, fill_generation=generation, now=NOW)
+                       body, fill_generation=generation, fill_seq=seq, now=NOW)
 
 
 def test_a_fill_overtaken_by_an_invalidation_of_its_key_is_not_stored():
     cache = SharedCache(1 << 20, 1 << 16)
     fetch(cache, b"/a")
     assert cache.fill_won
-    generation = cache.fill_generation
+    generation, seq = cache.fill_generation, cache.fill_seq
     # An unsafe request changes /a while the app is producing the old body.
     assert run_in_child(lambda: os._exit(cache.invalidate(HOST, b"/a"))) == 0
-    assert not store_fill(cache, b"/a", b"old", generation)
-    cache.end_fill(cache.key(HOST, b"/a"))
+    assert not store_fill(cache, b"/a", b"old", generation, seq)
+    cache.end_fill(cache.key(HOST, b"/a"), stored=False)
     assert fetch(cache, b"/a") is None and cache.stats()["fills_voided"] == 1
-    # The next fill is not affected.
-    assert cache.fill_won
-    assert store_fill(cache, b"/a", b"new", cache.fill_generation)
+    # The next fill is not affected (a voided fill lets the next one fill at once).
+    assert cache.fill_won and cache.fill_seq
+    assert store_fill(cache, b"/a", b"new", cache.fill_generation, cache.fill_seq)
     assert fetch(cache, b"/a") == b"new"
 
 
 def test_an_invalidation_of_another_key_leaves_a_fill_alone():
     cache = SharedCache(1 << 20, 1 << 16)
     fetch(cache, b"/a")
-    generation = cache.fill_generation
+    generation, seq = cache.fill_generation, cache.fill_seq
     cache.invalidate(HOST, b"/b")
-    assert store_fill(cache, b"/a", b"body", generation)
+    assert store_fill(cache, b"/a", b"body", generation, seq)
     assert fetch(cache, b"/a") == b"body"
 
 
@@ -252,9 +323,9 @@ def test_a_fill_without_a_marker_is_voided_by_any_invalidation():
 def test_clear_voids_the_fills_under_way():
     cache = SharedCache(1 << 20, 1 << 16)
     fetch(cache, b"/a")
-    generation = cache.fill_generation
+    generation, seq = cache.fill_generation, cache.fill_seq
     cache.clear()
-    assert not store_fill(cache, b"/a", b"body", generation)
+    assert not store_fill(cache, b"/a", b"body", generation, seq)
 
 
 # -- across processes ------------------------------------------------------------

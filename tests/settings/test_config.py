@@ -61,9 +61,19 @@ def test_size_accepts_units(text, expected):
     assert config.size(text) == expected
 
 
+@pytest.mark.parametrize("text,expected", [("5", 5.0), ("0.3", 0.3), ("0", 0.0)])
+def test_cache_lock_timeout_accepts_seconds_and_zero(text, expected):
+    from prefork.cli import build_parser
+    namespace = build_parser().parse_args(["app:app", "--cache-lock-timeout", text])
+    settings = config.Settings()
+    config.from_arguments(settings, namespace)
+    assert settings.cache_lock_timeout == expected
+
+
 @pytest.mark.parametrize("flag,value", [("--threads", "0"), ("--threads", "x"),
                                         ("--limit-request-body", "1XB"), ("--keepalive-timeout", "-1"),
-                                        ("--log-level", "loud")])
+                                        ("--cache-lock-timeout", "-0.5"),
+                                        ("--cache-lock-timeout", "inf"), ("--log-level", "loud")])
 def test_bad_value_names_the_flag_and_the_expected_form(flag, value):
     from prefork.cli import build_parser
     namespace = build_parser().parse_args(["app:app", flag, value])

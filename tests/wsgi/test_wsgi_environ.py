@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from conftest import free_port
 from wire import read_response
 
 
@@ -122,19 +123,98 @@ def test_remote_and_server_addresses(server):
         env = json.loads(read_response(sock.makefile("rb")).body)
     assert env["REMOTE_ADDR"] == "127.0.0.1"
     assert env["REMOTE_PORT"] == str(local_port)
+    # PEP 3333 / RFC 3875 §4.1.14-15: the name asked for, the port it came in on.
     assert env["SERVER_NAME"] == "example.org"
-    assert env["SERVER_PORT"] == "8080"
+    assert env["SERVER_PORT"] == str(server.port)
+    assert env["HTTP_HOST"] == "example.org:8080"
 
 
-def test_server_name_without_host_port_defaults_to_80(server):
-    env = environ_of(server, b"GET /environ HTTP/1.1\r\nHost: example.org\r\n\r\n")
-    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", "80")
+@pytest.mark.parametrize("host", [b"example.org", b"example.org:8080", b"example.org:"])
+def test_server_port_is_the_listeners_whatever_the_host_says(server, host):
+    env = environ_of(server, b"GET /environ HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("example.org", str(server.port))
+
+
+def test_server_name_of_an_ipv6_literal_host_keeps_its_brackets(server):
+    env = environ_of(server, b"GET /environ HTTP/1.1\r\nHost: [2001:db8::1]:8080\r\n\r\n")
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("[2001:db8::1]", str(server.port))
 
 
 def test_http10_without_host_uses_the_listening_address(server):
     env = environ_of(server, b"GET /environ HTTP/1.0\r\n\r\n")
     assert env["SERVER_NAME"] == server.host
     assert env["SERVER_PORT"] == str(server.port)
+    assert "HTTP_HOST" not in env
+
+
+def test_empty_host_uses_the_listening_address(server):
+    env = environ_of(server, b"GET /environ HTTP/1.1\r\nHost:\r\n\r\n")
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (server.host, str(server.port))
+
+
+def test_server_port_is_the_port_of_the_listener_the_connection_came_in_on(server_factory):
+    second = free_port()
+    two = server_factory("probe:app", "--workers", "1", "--bind", f"127.0.0.1:{second}")
+    for port in (two.port, second, two.port):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET /environ HTTP/1.0\r\n\r\n")
+            env = json.loads(read_response(sock.makefile("rb")).body)
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(port))
+
+
+def test_unix_socket_listener_is_localhost_port_80(server_factory, tmp_path):
+    path = str(tmp_path / "app.sock")
+    server_factory("probe:app", "--workers", "1", "--bind", f"unix:{path}")
+    envs = []
+    for raw in (b"GET /environ HTTP/1.0\r\n\r\n",
+                b"GET /environ HTTP/1.1\r\nHost: app.example:8443\r\n\r\n"):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(path)
+            sock.sendall(raw)
+            envs.append(json.loads(read_response(sock.makefile("rb")).body))
+    assert [(e["SERVER_NAME"], e["SERVER_PORT"]) for e in envs] == [
+        ("localhost", "80"), ("app.example", "80")]
+
+
+# -- absolute-form targets (RFC 9112 §3.2.2, RFC 9110 §7.2) ------------------
+
+def test_absolute_form_authority_replaces_the_host_field(server):
+    env = environ_of(server, b"GET http://origin.example:8080/environ/a?b=1 HTTP/1.1\r\n"
+                             b"Host: other.example\r\n\r\n")
+    assert env["HTTP_HOST"] == "origin.example:8080"
+    assert env["SERVER_NAME"] == "origin.example"
+    assert env["SERVER_PORT"] == str(server.port)
+    assert (env["PATH_INFO"], env["QUERY_STRING"]) == ("/environ/a", "b=1")
+    assert env["RAW_URI"] == "http://origin.example:8080/environ/a?b=1"
+
+
+def test_absolute_form_without_a_host_field_sets_http_host(server):
+    env = environ_of(server, b"GET http://origin.example/environ HTTP/1.0\r\n\r\n")
+    assert (env["HTTP_HOST"], env["SERVER_NAME"]) == ("origin.example", "origin.example")
+    assert env["PATH_INFO"] == "/environ"
+
+
+# -- CONTENT_LENGTH (PEP 3333, RFC 3875 §4.1.2) ------------------------------
+
+@pytest.mark.parametrize("method", [b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS"])
+def test_content_length_zero_is_in_the_environ_for_every_method(server, method):
+    env = get_environ(server, headers=b"Content-Length: 0\r\n", method=method)
+    assert env["CONTENT_LENGTH"] == "0"
+
+
+@pytest.mark.parametrize("method", [b"GET", b"POST", b"DELETE"])
+def test_content_length_is_absent_without_a_body(server, method):
+    assert "CONTENT_LENGTH" not in get_environ(server, method=method)
+
+
+def test_content_length_of_a_chunked_body_is_its_decoded_size(server):
+    env = get_environ(server, headers=b"Transfer-Encoding: chunked\r\n", method=b"POST",
+                      body=b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+    assert env["CONTENT_LENGTH"] == "5"
+    empty = get_environ(server, headers=b"Transfer-Encoding: chunked\r\n", method=b"POST",
+                        body=b"0\r\n\r\n")
+    assert empty["CONTENT_LENGTH"] == "0"
 
 
 def test_wsgi_keys(server):
