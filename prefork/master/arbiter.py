@@ -34,6 +34,7 @@ from prefork.master import pidfile, reload, upgrade
 from prefork.cache.lifecycle import open_shared_cache
 from prefork.master.children import describe_exit, fork_worker, rss_bytes
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_RETIRE, STOP_SERVER
+from prefork.master.scoreboard import Scoreboard
 from prefork.importer import AppImportError
 from prefork.log import reopen_logs
 from prefork.master.privileges import drop_privileges
@@ -107,8 +108,12 @@ class Arbiter:
         if code is not None:
             return code
         pidfile.write(self.settings.pid)
-        # Before any fork: every worker, of every generation, shares this mapping.
+        # Before any fork: every worker, of every generation, shares this mapping
+        # and the pipe a worker uses to pass a burst of connections on to a
+        # sibling (prefork/worker/_service.pyx, AcceptKick).
         self.cache = open_shared_cache(self.settings)
+        self.accept_kick = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.scoreboard = Scoreboard()
         drop_privileges(self.settings)          # before any app code runs
         if self.settings.preload:
             code = self.preload_app()
@@ -231,11 +236,12 @@ class Arbiter:
             if child is not None:
                 self.worker_exited(child, status)
                 child.slot.close()
+                self.scoreboard.free(child.board_index)
 
     def worker_exited(self, child, status):
         how = describe_exit(status)
         name = f"worker {child.number} (pid {child.pid})"
-        if self.stopping or child.stopping:
+        if self.stopping or child.stopping or self.stop_pending():
             self.log.info("%s %s", name, how)
             return
         if child.ready():
@@ -253,6 +259,11 @@ class Arbiter:
             self.log.warning("%s %s before it was ready; replacing it in %.0fs",
                              name, how, RESPAWN_BACKOFF)
             self.spawn_after = time.monotonic() + RESPAWN_BACKOFF
+
+    def stop_pending(self):
+        """A stop signal not acted on yet (a TERM sent to the whole process
+        group reaches the workers as the master reads it)."""
+        return any(signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT) for signum in self.signals)
 
     def check_workers(self):
         """Deadlines, heartbeats and memory of every worker."""

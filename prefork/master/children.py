@@ -21,7 +21,7 @@ class Child:
     """The master's record of one worker process."""
 
     __slots__ = ("number", "generation", "slot", "pid", "stopping", "replace",
-                 "aborted", "kill_at")
+                 "aborted", "kill_at", "board_index")
 
     def __init__(self, number, generation, slot=None):
         self.number = number
@@ -32,6 +32,7 @@ class Child:
         self.replace = False        # the master wants it replaced (memory)
         self.aborted = False        # SIGABRT sent after a missed heartbeat
         self.kill_at = None         # SIGKILL it if still alive at this time
+        self.board_index = None     # its entry in the master's scoreboard
 
     def __repr__(self):
         return f"Child(number={self.number}, generation={self.generation}, pid={self.pid})"
@@ -50,10 +51,16 @@ def fork_worker(arbiter, number, stop_mode=None):
     child = Child(number, arbiter.generation)
     if stop_mode is not None:
         child.slot.ask_to_stop(stop_mode)
+    child.board_index = arbiter.scoreboard.claim(os.getpid())
     hooks.call(arbiter.settings, "pre_fork", arbiter, child)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        arbiter.scoreboard.free(child.board_index)
+        raise
     if pid:
         child.pid = pid
+        arbiter.scoreboard.set_pid(child.board_index, pid)
         return child
     _run_in_child(arbiter, child)           # never returns
 
@@ -66,6 +73,8 @@ def _run_in_child(arbiter, child):
         hooks.call(arbiter.settings, "post_fork", arbiter, child)
         worker = Worker(child.number, arbiter.app_spec, arbiter.settings, arbiter.listeners,
                         child.slot, notify_fd, app=arbiter.app, cache=arbiter.cache,
+                        accept_kick=arbiter.accept_kick, scoreboard=arbiter.scoreboard,
+                        board_index=child.board_index,
                         multiprocess=arbiter.settings.workers > 1)
         code = worker.run()
     except SystemExit as exc:

@@ -21,6 +21,8 @@ cdef class Handler:
 
 cdef class BatchHook:
     """Work postponed to the end of the loop's current batch of events."""
+    # Called when epoll_wait returned events, before they are dispatched.
+    cdef int begin_batch(self) except -1
     # Called once per iteration, after the batch's events and callbacks.
     cdef int end_batch(self) except -1
 
@@ -45,6 +47,7 @@ cdef class EventLoop:
     cdef bint running
     # Monotonic time, refreshed after the wait, before every handler and
     # before the timers; a connection refreshes it after an inline app call.
+    cdef readonly int batch_size    # events in the batch being dispatched
     cdef readonly double now
     cdef Heartbeat heartbeat        # or None
     cdef double beat_interval, next_beat

@@ -126,6 +126,9 @@ cdef class _WakeHandler(Handler):
 
 
 cdef class BatchHook:
+    cdef int begin_batch(self) except -1:
+        return 0
+
     cdef int end_batch(self) except -1:
         return 0
 
@@ -296,6 +299,9 @@ cdef class EventLoop:
         # Python signal handlers run here: they only record the signal.
         PyErr_CheckSignals()
         self.now = monotonic()
+        self.batch_size = n
+        if n and self.batch_hook is not None:
+            self.batch_hook.begin_batch()
         for i in range(n):
             obj = self.handlers.get(events[i].data.fd)
             if obj is None:

@@ -8,6 +8,17 @@ from prefork._speedups cimport Request
 from prefork.wsgi._bridge cimport EnvironBuilder
 
 
+cdef class AcceptKick
+
+
+cdef struct ScoreEntry:
+    # One worker's entry in the scoreboard (prefork/master/scoreboard.py).
+    unsigned int pid
+    unsigned int connections
+    double busy_since
+    unsigned char accepting
+
+
 cdef class ServedConnection(Handler):
     """What the service needs of a connection (prefork.http._connection.Connection)."""
     cdef bint closed
@@ -63,12 +74,22 @@ cdef class HTTPService(BatchHook):
     # connections whose responses go out at the end of this batch of events
     cdef list deferred
     cdef double deferred_since      # monotonic time of the first of them
+    cdef bint accept_ready          # a listener was readable (or a sibling kicked) in this batch
+    cdef AcceptKick kick            # or None
+    cdef object board_buffer        # the master's scoreboard, or None
+    cdef unsigned char *board
+    cdef int board_index
+    cdef ScoreEntry *me             # this worker's entry (NULL without a scoreboard)
+    cdef double yield_since         # crowded() since then, 0 when not
+    cdef int slow_calls             # app calls in this batch that ran past DEFER_LIMIT
 
     cdef int defer_flush(self, ServedConnection conn) except -1
     cdef int flush_deferred(self) except -1
     cdef int end_batch(self) except -1
     cdef int flush_if_late(self) except -1
-    cdef int accept_during_batch(self) except -1
+    cdef int accept_after_batch(self) except -1
+    cdef int begin_batch(self) except -1
+    cdef bint crowded(self) except -1
     cdef int mark_busy(self, Request req) except -1
     cdef void mark_idle(self)
 
@@ -85,8 +106,22 @@ cdef class Acceptor(Handler):
     cdef bint tcp
     cdef bint registered
     cdef bint shut                  # its listener was shut down
+    cdef bint aside                 # stepped aside for an idle sibling (step_aside)
     cdef tuple server_address       # listener_address() of sock
     cdef int on_events(self, uint32_t events) except -1
     cdef bint listening(self)
+    cdef int accept(self, int allowance) except -1
     cdef int serve(self, int fd, object addr) except -1
     cdef int listener_shut(self) except -1
+    cdef int step_aside(self) except -1
+    cdef bint has_queued(self)
+
+
+cdef class AcceptKick(Handler):
+    cdef HTTPService service
+    cdef int write_fd
+    cdef bint registered
+    cdef int start(self) except -1
+    cdef int stop(self) except -1
+    cdef int wake(self) except -1
+    cdef int on_events(self, uint32_t events) except -1

@@ -46,6 +46,11 @@ from prefork.wsgi._bridge import listener_address
 
 cdef extern from "sys/socket.h" nogil:
     int setsockopt(int fd, int level, int name, const void *value, unsigned int size)
+    int getsockopt(int fd, int level, int name, void *value, unsigned int *size)
+
+cdef extern from "unistd.h" nogil:
+    ssize_t c_read "read" (int fd, void *buf, size_t n)
+    ssize_t c_write "write" (int fd, const void *buf, size_t n)
 
 cdef extern from "poll.h" nogil:
     struct pollfd:
@@ -70,6 +75,9 @@ cdef extern from "netinet/in.h":
 cdef extern from "netinet/tcp.h":
     enum:
         TCP_NODELAY
+        TCP_INFO
+    struct tcp_info:
+        unsigned int tcpi_unacked   # of a listener: connections queued, not accepted
 
 cdef extern from "fcntl.h" nogil:
     int fcntl(int fd, int cmd, ...)
@@ -94,6 +102,19 @@ cdef enum:
     # the worker goes to the back of the listener's queue (Acceptor.on_events),
     # so a burst of connections is shared among idle workers.
     ACCEPT_BATCH = 1
+
+# The scoreboard (prefork/master/scoreboard.py): an entry per worker.
+cdef enum:
+    BOARD_HEADER = 64
+    BOARD_ENTRY = 64
+# A worker leaves connections to its idle siblings for at most this long
+# while an imbalance lasts, stepping aside STEP_ASIDE at a time. Long enough
+# for a sibling to be scheduled on a loaded machine (a few ms seen here on 2
+# cores), short enough that a sibling that only looks idle costs little.
+cdef double YIELD_LIMIT = 0.02
+# A sibling whose batch began longer ago than this is busy (in an app call).
+cdef double BUSY_LIMIT = 0.002
+cdef double STEP_ASIDE = 0.001
 
 # How long a connection idle at the start of a graceful stop (or idle
 # after a response sent before it) may still bring a request: a client
@@ -212,33 +233,98 @@ cdef class HTTPService(BatchHook):
                     conn.abort()
         return 0
 
+    cdef int begin_batch(self) except -1:
+        if self.me != NULL:
+            self.me.busy_since = self.loop.now
+        return 0
+
     cdef int end_batch(self) except -1:
-        return self.flush_deferred()
+        self.flush_deferred()
+        if self.accept_ready or self.slow_calls:
+            self.accept_after_batch()
+        if self.me != NULL:
+            self.me.connections = len(self.connections)
+            self.me.busy_since = 0
+        return 0
 
     cdef int flush_if_late(self) except -1:
         """Called by a connection before it reads (and so before another app
         call) while responses are deferred: once this batch has run
-        DEFER_LIMIT, send what is ready and let a waiting client in."""
+        DEFER_LIMIT, send what is ready (and count a slow call)."""
         if self.deferred and monotonic() - self.deferred_since > DEFER_LIMIT:
             self.flush_deferred()
-            self.accept_during_batch()
+            self.slow_calls += 1
         return 0
 
-    cdef int accept_during_batch(self) except -1:
-        """Accept a connection in the middle of a long batch (slow app calls).
-        The listener is otherwise served once per loop iteration, one
-        connection at a time (see ACCEPT_BATCH): with 2 ms app calls and 50
-        busy connections an iteration lasts 100 ms, and a burst of 50 new
-        connections took seconds to get in. Accepting once more per slow
-        app call keeps that under a batch, and busy workers accept at the
-        same pace, so the balance between workers holds."""
+    cdef int accept_after_batch(self) except -1:
+        """Accept at the end of the batch, never in its middle: a worker
+        accepts once it is done with the app calls of the batch, so a new
+        connection never waits behind an app call that was about to start
+        (it waits in the shared backlog for whichever worker is free first,
+        and a busy worker's share of a burst goes to its idle siblings).
+        One connection per batch (ACCEPT_BATCH), plus one per slow app call
+        in a long batch: with 2 ms calls and 50 busy keep-alive connections
+        a batch lasts 100 ms, and a burst of new connections otherwise took
+        seconds to get in (bench: cacheable p99 1620 -> 229 ms). Busy
+        workers accept at the same pace, so the balance between them holds."""
         cdef Acceptor acceptor
+        cdef int allowance = ACCEPT_BATCH + self.slow_calls
+        self.accept_ready = False
+        self.slow_calls = 0
         for acceptor in self.acceptors:
             if acceptor.registered:
-                acceptor.on_events(EPOLLIN)
+                acceptor.accept(allowance)
         return 0
 
     # -- accepting -------------------------------------------------------
+
+    def set_scoreboard(self, buffer, int index):
+        """This worker's entry in the master's scoreboard (prefork/master/
+        scoreboard.py), and its siblings' to read."""
+        cdef unsigned char[::1] view = buffer
+        self.board_buffer = buffer
+        self.board = &view[0]
+        self.board_index = index
+        self.me = <ScoreEntry *>(self.board + BOARD_HEADER + BOARD_ENTRY * index)
+        self.me.accepting = self.accepting
+        self.me.connections = len(self.connections)
+
+    cdef bint crowded(self) except -1:
+        """True when an idle sibling (one waiting for events, or in a batch
+        begun under BUSY_LIMIT ago: not in a long app call) holds fewer
+        connections than this worker: a connection is better left to it
+        (Acceptor.accept). A burst of connections wakes one worker, which
+        would otherwise take it all, one per iteration, before its siblings
+        even woke up, and serve the lot one after another. For at most
+        YIELD_LIMIT while the imbalance lasts, so a sibling that looks idle
+        but is not (SIGSTOP) cannot keep connections waiting."""
+        cdef ScoreEntry *other
+        cdef unsigned int used, i
+        cdef Py_ssize_t mine = len(self.connections)
+        cdef double now = monotonic()
+        if self.me == NULL or self.kick is None or mine == 0:
+            self.yield_since = 0
+            return False
+        used = (<unsigned int *>self.board)[0]
+        for i in range(used):
+            if i == self.board_index:
+                continue
+            other = <ScoreEntry *>(self.board + BOARD_HEADER + BOARD_ENTRY * i)
+            if other.pid != 0 and other.accepting and other.connections < mine \
+                    and (other.busy_since == 0 or now - other.busy_since < BUSY_LIMIT):
+                if self.yield_since == 0 or now - self.yield_since > 10 * YIELD_LIMIT:
+                    self.yield_since = now      # a new imbalance
+                return now - self.yield_since < YIELD_LIMIT
+        self.yield_since = 0
+        return False
+
+    def set_accept_kick(self, int read_fd, int write_fd):
+        """A pipe every worker shares (the master makes it before forking):
+        a worker that leaves connections queued on a listener writes to it,
+        which wakes one sleeping sibling to accept them (AcceptKick)."""
+        self.kick = AcceptKick(self, read_fd, write_fd)
+        if self.accepting:
+            self.kick.start()
 
     def listen(self, sock):
         """Accept connections from a bound, listening socket."""
@@ -252,15 +338,23 @@ cdef class HTTPService(BatchHook):
     cdef int pause_accepting(self) except -1:
         if self.accepting:
             self.accepting = False
+            if self.me != NULL:
+                self.me.accepting = False
             for acceptor in self.acceptors:
                 (<Acceptor>acceptor).stop()
+            if self.kick is not None:
+                self.kick.stop()
         return 0
 
     cdef int resume_accepting(self) except -1:
         if not self.accepting and not self.accept_stopped:
             self.accepting = True
+            if self.me != NULL:
+                self.me.accepting = True
             for acceptor in self.acceptors:
                 (<Acceptor>acceptor).start()
+            if self.kick is not None:
+                self.kick.start()
         return 0
 
     cdef int connection_closed(self, ServedConnection conn) except -1:
@@ -329,7 +423,7 @@ cdef class HTTPService(BatchHook):
         """True while an acceptor is registered with the loop."""
         cdef Acceptor acceptor
         for acceptor in self.acceptors:
-            if acceptor.registered:
+            if acceptor.registered or acceptor.aside:
                 return True
         return False
 
@@ -443,12 +537,43 @@ cdef class Acceptor(Handler):
         service.loop.register(conn, EPOLLIN)
         return 0
 
+    cdef int step_aside(self) except -1:
+        """Stop watching the listener for STEP_ASIDE (its readiness would
+        wake this loop again at once), so an idle sibling accepts."""
+        if self.registered and not self.aside:
+            self.aside = True
+            self.stop()
+            self.service.loop.call_later(STEP_ASIDE, self.step_back)
+        return 0
+
+    def step_back(self):
+        if self.aside:
+            self.aside = False
+            if self.service.accepting:
+                self.start()
+        return 0
+
     cdef int listener_shut(self) except -1:
         """The master shut the listener down: nothing more to accept here."""
         self.shut = True
+        self.aside = False
         self.stop()
-        self.service.accepting = self.service.listening
+        if not self.service.listening:
+            self.service.accepting = False
+            if self.service.me != NULL:
+                self.service.me.accepting = False
+            if self.service.kick is not None:
+                self.service.kick.stop()
         return 0
+
+    cdef bint has_queued(self):
+        """A TCP listener still holds connections nobody accepted (a burst
+        that arrived within one wake-up); unknown, so False, for unix ones."""
+        cdef tcp_info info
+        cdef unsigned int size = sizeof(info)
+        if not self.tcp or getsockopt(self.fd, IPPROTO_TCP, TCP_INFO, &info, &size) < 0:
+            return False
+        return info.tcpi_unacked > 0
 
     def start(self):
         if not self.registered and not self.shut:
@@ -463,9 +588,6 @@ cdef class Acceptor(Handler):
 
     cdef int on_events(self, uint32_t events) except -1:
         cdef HTTPService service = self.service
-        cdef ServedConnection victim
-        cdef int fd, i
-        cdef bint accepted = False
         accept = self.sock._accept
         if events & (EPOLLHUP | EPOLLERR) and not self.listening():
             # Shut down by the master. A unix listener still hands out the
@@ -477,7 +599,24 @@ cdef class Acceptor(Handler):
                     break
                 self.serve(fd, addr)
             return self.listener_shut()
-        for i in range(ACCEPT_BATCH):
+        service.accept_ready = True     # at the end of the batch (accept_after_batch)
+        if service.loop.batch_size > 1 and service.kick is not None:
+            # This wake-up came with work (a request to serve, maybe for
+            # seconds): pass it on, so an idle sibling accepts now.
+            service.kick.wake()
+        return 0
+
+    cdef int accept(self, int allowance) except -1:
+        """Accept up to ``allowance`` connections."""
+        cdef HTTPService service = self.service
+        cdef ServedConnection victim
+        cdef int fd, i
+        cdef bint accepted = False
+        accept = self.sock._accept
+        if service.crowded():
+            service.kick.wake()     # an idle sibling with fewer connections takes it
+            return self.step_aside()
+        for i in range(allowance):
             if len(service.connections) >= service.max_connections:
                 victim = service.evictable()
                 if victim is None:
@@ -496,6 +635,10 @@ cdef class Acceptor(Handler):
                 break
             self.serve(fd, addr)
             accepted = True
+        if accepted and service.kick is not None and self.has_queued():
+            # EPOLLEXCLUSIVE woke this worker once for a whole burst, and the
+            # others sleep on: pass the rest on to one of them.
+            service.kick.wake()
         if accepted and self.registered:
             # EPOLLEXCLUSIVE wakes the first idle worker in the listener's wait
             # queue, and the queue's order is the order of registration: the
@@ -505,4 +648,41 @@ cdef class Acceptor(Handler):
             # a sibling: round robin among idle workers, for two epoll_ctl calls.
             service.loop.unregister(self)
             service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
+        return 0
+
+
+cdef class AcceptKick(Handler):
+    """The read end of the pipe that workers use to wake a sibling for the
+    connections they left queued (see Acceptor.accept). Registered with
+    EPOLLEXCLUSIVE like a listener, so one sleeping worker wakes per kick;
+    it then accepts at the end of its batch, and kicks on if more remain."""
+
+    def __init__(self, HTTPService service, int read_fd, int write_fd):
+        self.service = service
+        self.fd = read_fd
+        self.write_fd = write_fd
+        self.registered = False
+
+    cdef int start(self) except -1:
+        if not self.registered:
+            self.service.loop.register(self, EPOLLIN | EPOLLEXCLUSIVE)
+            self.registered = True
+        return 0
+
+    cdef int stop(self) except -1:
+        if self.registered:
+            self.service.loop.unregister(self)
+            self.registered = False
+        return 0
+
+    cdef int wake(self) except -1:
+        cdef char byte = 33
+        c_write(self.write_fd, &byte, 1)       # a full pipe already wakes someone
+        return 0
+
+    cdef int on_events(self, uint32_t events) except -1:
+        cdef char scratch[64]
+        while c_read(self.fd, scratch, sizeof(scratch)) == sizeof(scratch):
+            pass
+        self.service.accept_ready = True
         return 0

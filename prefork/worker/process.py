@@ -38,7 +38,8 @@ from prefork.master.sockets import close_door, queued_connections, reuse_port_co
 
 class Worker:
     def __init__(self, number, app_spec, settings, listeners, slot, notify_fd=None,
-                 app=None, multiprocess=True, cache=None):
+                 app=None, multiprocess=True, cache=None, accept_kick=None, scoreboard=None,
+                 board_index=None):
         self.number = number
         self.app_spec = app_spec
         self.settings = settings
@@ -47,6 +48,9 @@ class Worker:
         self.notify_fd = notify_fd      # a byte written here wakes the master
         self.app = app                  # given when the master preloaded it
         self.cache = cache              # the master's SharedCache, or None
+        self.accept_kick = accept_kick  # (read fd, write fd) shared by the workers
+        self.scoreboard = scoreboard    # the master's, with this worker's entry at board_index
+        self.board_index = board_index
         self.multiprocess = multiprocess
         self.pid = os.getpid()
         self.log = logging.getLogger("prefork.error")
@@ -96,6 +100,10 @@ class Worker:
             self.own_listeners = [sock for sock in self.listeners if sock not in shared]
         for sock in self.listeners:
             self.service.listen(sock)
+        if self.scoreboard is not None:
+            self.service.set_scoreboard(self.scoreboard.buffer(), self.board_index)
+        if self.accept_kick is not None and not self.settings.reuse_port:
+            self.service.set_accept_kick(*self.accept_kick)
         self.install_signals()
         self.loop.set_heartbeat(self.slot.heartbeat, min(1.0, self.settings.timeout / 4))
         self.loop.call_later(1.0, self.tick)
