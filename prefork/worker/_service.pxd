@@ -90,6 +90,7 @@ cdef class HTTPService(BatchHook):
     cdef int accept_after_batch(self) except -1
     cdef int begin_batch(self) except -1
     cdef bint crowded(self) except -1
+    cdef bint sibling_accepts(self) except -1
     cdef int mark_busy(self, Request req) except -1
     cdef void mark_idle(self)
 

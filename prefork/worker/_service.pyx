@@ -318,6 +318,19 @@ cdef class HTTPService(BatchHook):
         self.yield_since = 0
         return False
 
+    cdef bint sibling_accepts(self) except -1:
+        """Another worker accepts connections (so a kick can wake it)."""
+        cdef ScoreEntry *other
+        cdef unsigned int used, i
+        if self.me == NULL:
+            return True
+        used = (<unsigned int *>self.board)[0]
+        for i in range(used):
+            other = <ScoreEntry *>(self.board + BOARD_HEADER + BOARD_ENTRY * i)
+            if i != self.board_index and other.pid != 0 and other.accepting:
+                return True
+        return False
+
     def set_accept_kick(self, int read_fd, int write_fd):
         """A pipe every worker shares (the master makes it before forking):
         a worker that leaves connections queued on a listener writes to it,
@@ -374,10 +387,15 @@ cdef class HTTPService(BatchHook):
     # -- lifecycle -------------------------------------------------------
 
     def sweep(self):
-        """Close connections whose deadline passed; called once a second."""
+        """Close connections whose deadline passed; called once a second.
+        A worker that paused accepting because it was full looks again: a
+        connection may have become evictable since (a head trickling in for
+        longer than EVICT_SLOW)."""
         cdef double now = self.loop.now
         for conn in list(self.connections):
             (<ServedConnection>conn).check_timeout(now)
+        if not self.accepting and not self.accept_stopped and self.evictable() is not None:
+            self.resume_accepting()
 
     def end_keepalive(self, bint draining=True):
         """From now on every response says ``Connection: close``; idle
@@ -600,7 +618,7 @@ cdef class Acceptor(Handler):
                 self.serve(fd, addr)
             return self.listener_shut()
         service.accept_ready = True     # at the end of the batch (accept_after_batch)
-        if service.loop.batch_size > 1 and service.kick is not None:
+        if service.loop.batch_size > 1 and service.kick is not None and service.sibling_accepts():
             # This wake-up came with work (a request to serve, maybe for
             # seconds): pass it on, so an idle sibling accepts now.
             service.kick.wake()
@@ -635,7 +653,7 @@ cdef class Acceptor(Handler):
                 break
             self.serve(fd, addr)
             accepted = True
-        if accepted and service.kick is not None and self.has_queued():
+        if accepted and service.kick is not None and service.sibling_accepts() and self.has_queued():
             # EPOLLEXCLUSIVE woke this worker once for a whole burst, and the
             # others sleep on: pass the rest on to one of them.
             service.kick.wake()
