@@ -9,6 +9,7 @@ MODULES = [
     "http._response", "http._fields", "http._connection",
     "worker._loop", "worker._service",
     "wsgi._bridge",
+    "asgi._scope", "asgi._connection",
     "cache._store", "cache._lookup", "cache._gate",
 ]
 

@@ -132,6 +132,15 @@ def directory(text):
     return str(text)
 
 
+def choice(*options):
+    def parse(text):
+        word = str(text).strip().lower()
+        if word not in options:
+            raise ValueError
+        return word
+    return parse
+
+
 def access_format(text):
     """combined, common, json, or a template of {field} names (see prefork/log.py)."""
     from prefork.log import check_access_format
@@ -183,7 +192,14 @@ SETTINGS = [
     S("workers", os.cpu_count() or 1, positive_int, "an integer >= 1",
       "Number of worker processes.", "server", short="-w", shown="the number of CPUs"),
     S("threads", 1, positive_int, "an integer >= 1",
-      "App threads per worker; 1 runs the app inline in the event loop.", "server"),
+      "App threads per worker; 1 runs the app inline in the event loop (WSGI only).", "server"),
+    S("interface", "auto", choice("auto", "wsgi", "asgi", "asgi2"), "auto, wsgi, asgi or asgi2",
+      "The app's interface; auto takes an async def app(scope, receive, send) for ASGI 3.",
+      "server"),
+    S("lifespan", "auto", choice("auto", "on", "off"), "auto, on or off",
+      "ASGI lifespan events: on requires them, auto uses them if the app speaks them.", "server"),
+    S("loop", "auto", choice("auto", "asyncio", "uvloop"), "auto, asyncio or uvloop",
+      "The event loop of ASGI workers; auto takes uvloop when it is installed.", "server"),
     S("preload", False, boolean, "a switch (true/false in env and config file)",
       "Import the app in the master before forking (HUP re-imports it).", "server", switch=True),
     S("backlog", 2048, positive_int, "an integer >= 1",

@@ -48,7 +48,7 @@ cdef class CacheGate:
     cdef bytes stats_path
     cdef bint honor_no_cache
     cdef bint x_header
-    cdef Py_ssize_t max_entry
+    cdef readonly Py_ssize_t max_entry
     cdef double lock_timeout        # --cache-lock-timeout
     # What a background refresh needs: the worker's loop, app, environ
     # builder and thread pool (None: refreshes run inline, on the loop).

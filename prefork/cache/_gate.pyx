@@ -308,6 +308,10 @@ cdef class CacheGate:
             self.end_fill(job.key_hash, job.fill_seq, False)
             return 0
         cache.count(EVENT_REFRESH)
+        if self.environ is None:
+            # An ASGI app (prefork/asgi/_connection.pyx, ASGIApp.refresh).
+            self.app.refresh(self, job, req, (t.remote_addr, t.remote_port), t.server)
+            return 0
         job.environ = self.environ.build_refresh(req, t.remote_addr, t.remote_port, t.server)
         if self.executor is None:
             # Runs once this batch's responses (this stale one among them)

@@ -8,6 +8,22 @@ from prefork._speedups cimport Request, RequestParser
 from prefork.wsgi._bridge cimport WSGICall
 
 
+cdef enum:
+    READ_CHUNK = 65536          # bytes asked of recv() per call
+    INITIAL_BUFFER = 8192
+    HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
+    MAX_IOV = 64
+
+# Connection phases (what the deadline, if any, guards).
+cdef enum:
+    PHASE_IDLE = 0              # between requests (keep-alive timeout)
+    PHASE_HEAD = 1              # a head is arriving (header timeout)
+    PHASE_BODY = 2              # a body is arriving (body timeout, per read)
+    PHASE_APP = 3               # the app runs in a thread, or the request waits for a cache fill
+    PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
+    PHASE_APP_BODY = 5          # an ASGI app runs while its request body arrives (body timeout)
+
+
 cdef class Connection(ServedConnection):
     cdef HTTPService service
     cdef EventLoop loop
@@ -87,3 +103,8 @@ cdef class Connection(ServedConnection):
     cdef double waiting_since(self)
     cdef int evict(self) except -1
     cdef int log_access(self) except -1
+    # Hooks a subclass (the ASGI connection) fills in.
+    cdef int on_drained(self) except -1
+    cdef bint wants_body(self) except -1
+    cdef int on_peer_eof(self) except -1
+    cdef int on_closed(self) except -1

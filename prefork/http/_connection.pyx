@@ -59,20 +59,8 @@ cdef extern from "sys/epoll.h":
         EPOLLOUT
         EPOLLERR
         EPOLLHUP
+        EPOLLRDHUP
 
-cdef enum:
-    READ_CHUNK = 65536          # bytes asked of recv() per call
-    INITIAL_BUFFER = 8192
-    HIGH_WATER = 262144         # stop producing body chunks above this many queued bytes
-    MAX_IOV = 64
-
-# Connection phases (what the deadline, if any, guards).
-cdef enum:
-    PHASE_IDLE = 0              # between requests (keep-alive timeout)
-    PHASE_HEAD = 1              # a head is arriving (header timeout)
-    PHASE_BODY = 2              # a body is arriving (body timeout, per read)
-    PHASE_APP = 3               # the app runs in a thread, or the request waits for a cache fill
-    PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
 
 cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
@@ -122,6 +110,12 @@ cdef class Connection(ServedConnection):
     # -- events ----------------------------------------------------------
 
     cdef int on_events(self, uint32_t events) except -1:
+        if events & EPOLLRDHUP and not events & EPOLLIN:
+            # Reading is paused (an ASGI app lags behind its body) and the
+            # client closed: the app hears it. Once: the hang-up stays set.
+            self.set_interest(self.interest & ~EPOLLRDHUP)
+            self.peer_eof = True
+            self.on_peer_eof()
         if events & EPOLLIN:
             self.on_readable()
         if events & EPOLLOUT and not self.closed:
@@ -172,15 +166,16 @@ cdef class Connection(ServedConnection):
                 self.phase = PHASE_HEAD
                 self.since = self.loop.now
                 self.deadline = self.loop.now + self.service.header_timeout
-            elif self.phase == PHASE_BODY:
+            elif self.phase == PHASE_BODY or self.phase == PHASE_APP_BODY:
                 self.deadline = self.body_deadline()
             self.process()
             if not self.closed:
                 service.defer_flush(self)
         elif n == 0:
             self.peer_eof = True
+            self.on_peer_eof()
             if self.phase == PHASE_APP or self.phase == PHASE_RESPONSE \
-                    or self.out or self.sendfile_src is not None:
+                    or self.phase == PHASE_APP_BODY or self.out or self.sendfile_src is not None:
                 # Finish what was asked; stop listening for more. A response
                 # already queued but not yet written counts too: a client that
                 # half-closes after its request still gets all of it (flush()
@@ -218,6 +213,13 @@ cdef class Connection(ServedConnection):
         cdef RequestParser parser = self.parser
         while not self.closed and not self.closing \
                 and self.phase != PHASE_APP and self.phase != PHASE_RESPONSE:
+            if self.phase == PHASE_APP_BODY and not self.wants_body():
+                # The app has not taken what arrived: stop reading until it
+                # does (receive() resumes), so a fast client cannot fill memory;
+                # a client that leaves meanwhile is still noticed (EPOLLRDHUP).
+                self.set_interest((self.interest & ~EPOLLIN) | EPOLLRDHUP)
+                self.deadline = 0
+                break
             try:
                 used = parser.execute(self.buf + self.rstart, self.rend - self.rstart)
             except HTTPError as exc:
@@ -781,8 +783,26 @@ cdef class Connection(ServedConnection):
         if out:
             self.set_interest(self.interest | EPOLLOUT)
             self.deadline = self.loop.now + self.service.send_timeout
-        if self.stream is not None and self.out_bytes < HIGH_WATER:
-            self.want_block()       # room for the next block of a threaded stream
+        if self.out_bytes < HIGH_WATER:
+            self.on_drained()
+        return 0
+
+    cdef int on_drained(self) except -1:
+        """The write queue fell below HIGH_WATER: room for more body."""
+        if self.stream is not None:
+            self.want_block()       # the next block of a threaded stream
+        return 0
+
+    cdef bint wants_body(self) except -1:
+        """An ASGI app takes its body as it arrives; see PHASE_APP_BODY."""
+        return True
+
+    cdef int on_peer_eof(self) except -1:
+        """The client closed its side (an ASGI app hears http.disconnect)."""
+        return 0
+
+    cdef int on_closed(self) except -1:
+        """The connection is closed (an ASGI app hears http.disconnect)."""
         return 0
 
     cdef int flush(self) except -1:
@@ -827,6 +847,7 @@ cdef class Connection(ServedConnection):
             return 0
         self.closed = True
         self.close_result()
+        self.on_closed()
         if self.ticket is not None:
             self.service.gate.abandon(self.ticket)
         if self.sendfile_src is not None:
@@ -886,7 +907,8 @@ cdef class Connection(ServedConnection):
             self.send_error(408, "Request Timeout")
             if not self.closed and self.out:
                 self.close()    # the client is not reading either
-        elif self.phase == PHASE_IDLE or self.out:
+        elif self.phase == PHASE_IDLE or self.phase == PHASE_APP_BODY or self.out:
+            # (An ASGI app whose body stopped arriving hears http.disconnect.)
             self.close()
         return 0
 

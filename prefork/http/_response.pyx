@@ -7,7 +7,9 @@ close-delimited body on HTTP/1.0. No body for HEAD, 1xx, 204 and 304
 splitting), a name that is not a token, or a hop-by-hop Transfer-Encoding
 (PEP 3333) raises ResponseError: the connection answers 500 instead.
 """
-from cpython.bytes cimport PyBytes_FromStringAndSize
+from http import HTTPStatus
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_Check
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy
@@ -68,7 +70,11 @@ cdef inline int buf_add_bytes(Buffer *b, bytes src) except -1:
 
 
 cdef const unsigned char *latin1(object text, Py_ssize_t *length, str what) except NULL:
-    """Borrow the latin-1 bytes of a str (PEP 3333 native strings)."""
+    """Borrow the latin-1 bytes of a str (PEP 3333 native strings), or the
+    bytes themselves (ASGI's byte strings)."""
+    if PyBytes_Check(text):
+        length[0] = PyBytes_GET_SIZE(text)
+        return <const unsigned char *>PyBytes_AS_STRING(text)
     if not PyUnicode_Check(text):
         raise ResponseError(f"{what} must be str, got {type(text).__name__}: {text!r}")
     if PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND:
@@ -114,6 +120,23 @@ cdef long long parse_length(const unsigned char *s, Py_ssize_t n) except -2:
     return value
 
 
+cdef dict STATUS_LINES = {}
+
+
+cdef str status_line(int code):
+    """ "200 OK" for 200: an ASGI status is a bare int."""
+    line = STATUS_LINES.get(code)
+    if line is None:
+        if not 100 <= code <= 999:
+            raise ResponseError(f"status code out of range: {code!r}")
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = ""
+        line = STATUS_LINES[code] = f"{code} {phrase}"
+    return line
+
+
 cdef class HeadBuilder:
     """Builds response heads for one worker; owns the cached Date line."""
 
@@ -149,6 +172,8 @@ cdef class HeadBuilder:
         cdef long long declared = -1
         cdef bint app_close = False
 
+        if type(status) is int:
+            status = status_line(status)
         s = latin1(status, &slen, "status")
         if slen < 3 or not (48 <= s[0] <= 57 and 48 <= s[1] <= 57 and 48 <= s[2] <= 57) \
                 or (slen > 3 and s[3] != 32):
@@ -170,10 +195,10 @@ cdef class HeadBuilder:
             buf_add(&b, <const char *>s, slen)
             buf_add(&b, b"\r\n", 2)
             for item in headers:
-                if type(item) is not tuple or len(<tuple>item) != 2:
-                    raise ResponseError(f"header must be a (name, value) tuple, got {item!r}")
-                name = latin1((<tuple>item)[0], &nlen, "header name")
-                value = latin1((<tuple>item)[1], &vlen, "header value")
+                if (type(item) is not tuple and type(item) is not list) or len(item) != 2:
+                    raise ResponseError(f"header must be a (name, value) pair, got {item!r}")
+                name = latin1(item[0], &nlen, "header name")
+                value = latin1(item[1], &vlen, "header value")
                 if nlen == 0:
                     raise ResponseError("empty header name")
                 for i in range(nlen):

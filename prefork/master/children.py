@@ -45,6 +45,9 @@ class Child:
         return self.generation != generation or self.replace or self.slot.retiring
 
 
+BOOT_BLOCKED = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}
+
+
 def fork_worker(arbiter, number, stop_mode=None):
     """Fork one worker; returns its Child record in the master. ``stop_mode``:
     the worker starts already asked to stop that way (--shutdown-delay)."""
@@ -90,6 +93,11 @@ def _run_in_child(arbiter, child):
 def _reset_after_fork(arbiter, child):
     """Undo the master's process state; returns the descriptor that wakes
     the master (the write end of its wake-up pipe)."""
+    # Stop signals wait (pending) until the worker has its handlers: one that
+    # comes while the app loads (or an ASGI app starts up) is then acted on
+    # as usual, instead of killing a worker whose startup ran and whose
+    # shutdown would not (prefork/worker/process.py, install_signals).
+    signal.pthread_sigmask(signal.SIG_BLOCK, BOOT_BLOCKED)
     for signum in arbiter.HANDLED:
         signal.signal(signum, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)

@@ -48,6 +48,7 @@ cdef class EventLoop:
     # Monotonic time, refreshed after the wait, before every handler and
     # before the timers; a connection refreshes it after an inline app call.
     cdef readonly int batch_size    # events in the batch being dispatched
+    cdef readonly bint dispatching  # inside run_once (not in an outer loop's callback)
     cdef readonly double now
     cdef Heartbeat heartbeat        # or None
     cdef double beat_interval, next_beat

@@ -237,6 +237,11 @@ cdef class EventLoop:
     def call_soon(self, callback, *args):
         self.ready.append((callback, args))
 
+    def wake(self):
+        """Make the loop's epoll wait return (from any thread)."""
+        cdef uint64_t one = 1
+        write(self.wakefd, &one, 8)
+
     def call_soon_threadsafe(self, callback, *args):
         cdef uint64_t one = 1
         with self.lock:
@@ -272,6 +277,31 @@ cdef class EventLoop:
         while self.running:
             self.run_once(1.0)
 
+    # Hosted in another loop (an ASGI worker runs this loop inside asyncio's,
+    # prefork/asgi/loop.py): that loop watches fileno(), calls poll() when
+    # it is readable and when next_wakeup() has passed.
+
+    def fileno(self):
+        return self.epfd
+
+    def poll(self):
+        """One iteration that does not wait."""
+        self.run_once(0.0)
+
+    def next_wakeup(self):
+        """Seconds until a timer (or the heartbeat) is due; 0 when callbacks
+        are ready to run."""
+        self.now = monotonic()
+        return self.next_timeout(1.0)
+
+    @property
+    def is_running(self):
+        return self.running
+
+    def start(self):
+        """Mark the loop running when another loop drives it."""
+        self.running = True
+
     cdef double next_timeout(self, double limit):
         if self.ready:
             return 0.0
@@ -298,6 +328,7 @@ cdef class EventLoop:
             n = 0
         # Python signal handlers run here: they only record the signal.
         PyErr_CheckSignals()
+        self.dispatching = True
         self.now = monotonic()
         self.batch_size = n
         if n and self.batch_hook is not None:
@@ -325,6 +356,7 @@ cdef class EventLoop:
                 self.log.exception("error at the end of an event batch")
         if self.timers:
             self.run_timers()
+        self.dispatching = False
         if self.heartbeat is not None:
             self.now = monotonic()
             if self.now >= self.next_beat:

@@ -43,7 +43,8 @@ cdef class HTTPService(BatchHook):
     """Per-worker state shared by every connection."""
     cdef readonly EventLoop loop
     cdef object connection_type     # prefork.http._connection.Connection
-    cdef object app
+    cdef readonly object app        # the WSGI app, or an ASGIApp
+    cdef readonly bint asgi
     cdef HeadBuilder heads
     cdef readonly EnvironBuilder environ
     cdef object executor            # ThreadPoolExecutor, or None to run the app inline

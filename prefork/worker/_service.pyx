@@ -102,6 +102,8 @@ cdef enum:
     # the worker goes to the back of the listener's queue (Acceptor.on_events),
     # so a burst of connections is shared among idle workers.
     ACCEPT_BATCH = 1
+    # ... or this many when no other worker accepts.
+    ACCEPT_ALONE = 64
 
 # The scoreboard (prefork/master/scoreboard.py): an entry per worker.
 cdef enum:
@@ -157,7 +159,8 @@ cdef class HTTPService(BatchHook):
     """State one worker's connections share: the app, settings, the head
     builder with its Date cache, and the environ template."""
 
-    def __init__(self, EventLoop loop, app, settings, connection_type, *, bint multiprocess=False):
+    def __init__(self, EventLoop loop, app, settings, connection_type, *, bint multiprocess=False,
+                 bint asgi=False):
         self.loop = loop
         # Called as connection_type(service, fd, remote_addr, remote_port, tcp)
         # for each accepted socket (prefork.http._connection.Connection).
@@ -187,7 +190,8 @@ cdef class HTTPService(BatchHook):
         self.draining = False
         self.linger = DRAIN_LINGER
         self.requests_served = 0
-        if settings.threads > 1:
+        self.asgi = asgi                # app is an ASGIApp (prefork/asgi/_connection.pyx)
+        if settings.threads > 1 and not asgi:
             from concurrent.futures import ThreadPoolExecutor
             self.executor = ThreadPoolExecutor(settings.threads, thread_name_prefix="prefork-app")
         else:
@@ -269,6 +273,10 @@ cdef class HTTPService(BatchHook):
         workers accept at the same pace, so the balance between them holds."""
         cdef Acceptor acceptor
         cdef int allowance = ACCEPT_BATCH + self.slow_calls
+        if not self.sibling_accepts():
+            # Alone on the listeners (one worker, or the others stopped
+            # accepting): nobody to share with, so take a burst at once.
+            allowance = ACCEPT_ALONE
         self.accept_ready = False
         self.slow_calls = 0
         for acceptor in self.acceptors:
@@ -512,7 +520,10 @@ cdef class HTTPService(BatchHook):
 
     def set_cache(self, cache, settings):
         """Answer from (and fill) the master's shared response cache."""
-        self.gate = CacheGate(cache, settings, self.loop, self.app, self.environ, self.executor)
+        if self.asgi:
+            self.gate = CacheGate(cache, settings, self.loop, self.app, None, None)
+        else:
+            self.gate = CacheGate(cache, settings, self.loop, self.app, self.environ, self.executor)
 
 
 cdef class Acceptor(Handler):
@@ -636,6 +647,10 @@ cdef class Acceptor(Handler):
             return self.step_aside()
         for i in range(allowance):
             if len(service.connections) >= service.max_connections:
+                # Evict only for a connection that is there to take: a TCP
+                # listener says so; a unix one only by being readable.
+                if (self.tcp and not self.has_queued()) or (not self.tcp and i > 0):
+                    break
                 victim = service.evictable()
                 if victim is None:
                     service.pause_accepting()

@@ -28,7 +28,7 @@ from prefork import exitcodes, hooks
 from prefork.http._connection import Connection
 from prefork.worker._service import HTTPService
 from prefork.worker._loop import EventLoop
-from prefork.importer import AppImportError, import_app
+from prefork.importer import AppImportError, app_interface, asgi2_to_asgi3, import_app
 from prefork.log import reopen_logs
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_NONE, STOP_SERVER
 from prefork.master.proctitle import set_title
@@ -62,6 +62,8 @@ class Worker:
         self.own_listeners = []     # --reuse-port: this worker's own TCP sockets
         self.door_closed_at = None  # when those stopped taking new connections
         self.signals = []           # recorded by the handlers, acted on by the loop
+        self.interface = "wsgi"
+        self.asgi = None            # an ASGI worker's ASGIApp (prefork/asgi/_connection.pyx)
         jitter = settings.max_requests_jitter
         # os.urandom rather than the random module, which workers need not load.
         self.max_requests = settings.max_requests + (
@@ -77,20 +79,36 @@ class Worker:
                 if exc.__cause__ is not None:
                     self.log.error("import error", exc_info=exc.__cause__)
                 return exitcodes.APP_LOAD
+        try:
+            self.interface = app_interface(self.app, self.app_spec, self.settings.interface)
+        except AppImportError as exc:
+            self.log.error("%s", exc)
+            return exitcodes.APP_LOAD
+        if self.settings.interface == "asgi2":
+            self.app = asgi2_to_asgi3(self.app)
+        if self.interface == "asgi":
+            from prefork.asgi.serve import serve_asgi    # only ASGI workers load asyncio
+            return serve_asgi(self)
         self.start_serving()
         self.loop.run()
         self.service.close_all()
         hooks.call(self.settings, "worker_exit", self)
         return exitcodes.OK
 
-    def start_serving(self):
+    def start_serving(self, make_service=None):
+        """Open the loop and the service, listen, and tell the master.
+        ``make_service(loop)``: the service of an ASGI worker (prefork/asgi/
+        serve.py); by default the WSGI one."""
         # PERF: everything loaded so far (the master's modules, the app)
         # lives as long as the worker; frozen, the collector never walks it
         # again (bench pinned/flask: a full collection walked ~100k objects).
         gc.freeze()
         self.loop = EventLoop()
-        self.service = HTTPService(self.loop, self.app, self.settings, Connection,
-                                   multiprocess=self.multiprocess)
+        if make_service is None:
+            self.service = HTTPService(self.loop, self.app, self.settings, Connection,
+                                       multiprocess=self.multiprocess)
+        else:
+            self.service = make_service(self.loop)
         self.service.set_status_slot(self.slot.status_buffer())
         if self.cache is not None:
             self.service.set_cache(self.cache, self.settings)
@@ -136,10 +154,18 @@ class Worker:
                        signal.SIGWINCH):
             signal.signal(signum, signal.SIG_IGN)
         faulthandler.enable(file=logging_fd(), all_threads=True)
+        # Blocked since the fork (prefork/master/children.py): a stop that came
+        # while the app loaded is delivered now, to the handlers above.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, BOOT_SIGNALS)
 
     def record_signal(self, signum, frame):
+        # Python runs signal handlers on the main thread, the loop's: the
+        # callback runs at the end of the current batch, before any event
+        # that came after the signal. wake() makes sure the loop wakes up,
+        # also when another loop hosts it (ASGI, prefork/asgi/loop.py).
         self.signals.append(signum)
         self.loop.call_soon(self.handle_signals)
+        self.loop.wake()
 
     def handle_wakeup(self):
         try:
@@ -209,6 +235,8 @@ class Worker:
         elif self.loop.time() >= self.drain_deadline:
             self.log.warning("worker %d (pid %d): graceful timeout with %d connections open",
                              self.number, self.pid, self.service.active)
+            if self.asgi is not None:
+                self.asgi.cancel_all()
             self.loop.stop()
         else:
             self.loop.call_later(0.05, self.check_drained)
@@ -227,6 +255,9 @@ class Worker:
             self.slot.ask_to_retire()
             self.notify_master()
         self.loop.call_later(1.0, self.tick)
+
+
+BOOT_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1}
 
 
 def logging_fd():

@@ -50,3 +50,39 @@ def app(environ, start_response):
         return blocks()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+async def asgi_app(scope, receive, send):
+    """The same routes for an ASGI worker (/sleep awaits asyncio.sleep)."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    import asyncio
+    path = scope["path"]
+    query = {"query_string": scope["query_string"].decode()}
+    environ = {"QUERY_STRING": query["query_string"]}
+    body = b"pid %d" % os.getpid()
+    if path == "/sleep":
+        await asyncio.sleep(_arg(environ, "s", 0.1))
+    elif path == "/burn":
+        burn(_arg(environ, "ms", 5) / 1000.0)
+    elif path == "/grow":
+        _kept.append(bytearray(64 << 20))
+        for i in range(0, len(_kept[-1]), 4096):
+            _kept[-1][i] = 1
+    elif path == "/stream":
+        n, pause = _arg(environ, "n", 3), _arg(environ, "pause", 0.02)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        for i in range(n):
+            if i:
+                await asyncio.sleep(pause)
+            await send({"type": "http.response.body", "body": b"block %d of %s\n" % (i, body),
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,7 +1,7 @@
 """Every lifecycle path, in every mode, under traffic of every kind.
 
 Each test starts the real server in one of the modes (``mode``: inline, the
-default, and ``--threads``), runs clients of every kind against it (keep-
+default, ``--threads``, and an ASGI app), runs clients of every kind against it (keep-
 alive, a new connection per request and pipelined; on routes that block,
 burn CPU or answer at once; more connections than workers: tests/
 traffic.py), signals it, and asserts what the clients saw: every request
@@ -22,12 +22,20 @@ from procs import alive, get, wait_for, workers
 from traffic import Traffic
 from wire import read_response
 
-APP = "work:app"
+# The server's modes for these tests: the WSGI ones, and an ASGI app.
+LIFECYCLE_MODES = {name: ("work:app", flags) for name, flags in MODES.items()}
+LIFECYCLE_MODES["asgi"] = ("work:asgi_app", [])
+
+
+@pytest.fixture(scope="module", params=list(LIFECYCLE_MODES))
+def mode(request):
+    return request.param
 
 
 def start(server_factory, mode, *flags, workers=2, **kwargs):
-    return server_factory(APP, "--workers", str(workers), "--graceful-timeout", "10",
-                          *MODES[mode], *flags, **kwargs)
+    app, mode_flags = LIFECYCLE_MODES[mode]
+    return server_factory(app, "--workers", str(workers), "--graceful-timeout", "10",
+                          *mode_flags, *flags, **kwargs)
 
 
 def assert_every_request_answered(traffic, refusals_allowed=False):
