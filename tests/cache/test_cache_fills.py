@@ -19,18 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import MODES
 from procs import wait_for, workers
 from wire import read_response
 
 APP = "cacheable:app"
 CACHE = ["--cache-size", "16MB", "--cache-x-header", "--cache-stats-path", "/_stats"]
-MODES = {"inline": [], "threads": ["--threads", "4"]}
 FILL = 0.5          # cacheable.COALESCE_SLEEP: the app's time for /coalesce*
-
-
-@pytest.fixture(scope="module", params=list(MODES))
-def mode(request):
-    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +217,28 @@ def test_a_draining_worker_still_answers_its_waiters(server_factory, mode):
     assert [resp.status for _, resp in results] == [200] * 5
     assert len({resp.body for _, resp in results}) == 1
     assert server.proc.wait(15) == 0
+
+
+def test_a_fill_overtaken_by_an_unsafe_request_is_not_stored(server, mode):
+    """RFC 9111 §4.4: the GET's app call reads the resource before the PUT
+    changes it, and ends after the PUT's invalidation: what it brings must
+    not be stored. (Inline, the PUT is served by the other worker while the
+    GET's is in the app.)"""
+    path = f"/slow/overtaken-{mode}"
+    before = stats(server)
+    filler = after(0, get, server, path)
+    time.sleep(0.15)                        # the fill is in the app (0.6 s)
+    _, put = get(server, path, method="PUT")
+    assert put.status == 200
+    _, slow = filler.result()
+    assert (slow.header("x-cache"), slow.status) == ("MISS", 200)
+    assert b"call=1" in slow.body
+    assert delta(before, stats(server), "fills_voided") == {"fills_voided": 1}
+    _, fresh = get(server, path)
+    assert fresh.header("x-cache") == "MISS" and fresh.body != slow.body
+    assert app_calls(server, path) == 3     # GET, PUT, GET
+    _, hit = get(server, path)
+    assert (hit.header("x-cache"), hit.body) == ("HIT", fresh.body)
 
 
 # -- stale-while-revalidate (RFC 5861 §3) -------------------------------------

@@ -3,9 +3,12 @@ clients over loopback, and tests/apps/cacheable.py, which counts its calls
 per URI and per process, so "the app was not called" is observed, not
 assumed.
 
-Every test uses its own URIs, so the tests that share the module's server
-(one worker, four app threads) never see each other's entries; tests that
+Every test runs in every server mode (``mode``: inline, the default, and
+``--threads``). Every test uses its own URIs, so the tests that share the
+module's server (one worker) never see each other's entries; tests that
 need other flags, several workers, reloads or kills start their own.
+(A fill overtaken by an unsafe request needs two app calls at once:
+tests/cache/test_cache_fills.py, with two workers.)
 """
 import hashlib
 import http.client
@@ -19,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conftest import MODES
 from procs import wait_for, workers
 
 APP = "cacheable:app"
@@ -108,13 +112,13 @@ def worker_set(server, count):
 
 
 @pytest.fixture(scope="module")
-def shared(module_server_factory, tmp_path_factory):
-    """One worker with four app threads, the counters at /_stats, a JSON
-    access log, and a flag file that makes /sie-* routes fail."""
-    directory = tmp_path_factory.mktemp("cache_server")
+def shared(module_server_factory, mode, tmp_path_factory):
+    """One worker, the counters at /_stats, a JSON access log, and a flag
+    file that makes /sie-* routes fail."""
+    directory = tmp_path_factory.mktemp(f"cache_server-{mode}")
     fail_file, access_log = directory / "fail", directory / "access.log"
     server = module_server_factory(
-        APP, "--workers", "1", "--threads", "4", *CACHE, "--cache-stats-path", "/_stats",
+        APP, "--workers", "1", *MODES[mode], *CACHE, "--cache-stats-path", "/_stats",
         "--access-log", str(access_log), "--access-log-format", "json",
         env={"CACHEABLE_FAIL_FILE": str(fail_file)})
     server.fail_file, server.access_log = fail_file, access_log
@@ -314,8 +318,8 @@ def test_request_no_cache_is_ignored_by_default(shared):
     assert calls(shared, "/public/nc") == 1
 
 
-def test_request_no_cache_bypasses_with_honor_no_cache(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE, "--cache-honor-no-cache")
+def test_request_no_cache_bypasses_with_honor_no_cache(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE, "--cache-honor-no-cache")
     first = request(server, "/public/nc")
     bypass = request(server, "/public/nc", headers={"Cache-Control": "no-cache"})
     assert bypass.x_cache == "BYPASS"
@@ -336,24 +340,6 @@ def test_successful_unsafe_method_invalidates_its_uri(shared, method, status):
     assert request(shared, path).x_cache == "MISS"
     assert request(shared, path).x_cache == "HIT"
     assert calls(shared, path) == 3         # two GETs and the unsafe request
-
-
-def test_a_fill_overtaken_by_an_unsafe_request_is_not_stored(shared):
-    # The GET's app call reads the resource before the PUT changes it, and
-    # ends after the PUT's invalidation: what it brings must not be stored.
-    path = "/slow/overtaken"
-    before = stats(shared)["fills_voided"]
-    slow = {}
-    getter = threading.Thread(target=lambda: slow.update(reply=request(shared, path)))
-    getter.start()
-    wait_for(lambda: calls(shared, path) == 1, message="the fill's app call")
-    assert request(shared, path, "PUT", body=b"new").status == 200
-    getter.join(10)
-    assert slow["reply"].x_cache == "MISS" and b"call=1" in slow["reply"].body
-    assert stats(shared)["fills_voided"] == before + 1
-    fresh = request(shared, path)
-    assert fresh.x_cache == "MISS" and b"call=3" in fresh.body    # GET, PUT, GET
-    assert request(shared, path).x_cache == "HIT"
 
 
 @pytest.mark.parametrize("form", ["relative", "absolute"])
@@ -401,9 +387,9 @@ def test_purge_from_an_allowed_address_drops_the_entry(shared):
     assert calls(shared, "/public/purged") == 2
 
 
-def test_purge_from_a_disallowed_address_is_forbidden(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE, "--cache-stats-path", "/_stats",
-                            "--cache-purge-allow", "10.9.9.9")
+def test_purge_from_a_disallowed_address_is_forbidden(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE,
+                            "--cache-stats-path", "/_stats", "--cache-purge-allow", "10.9.9.9")
     request(server, "/public/kept")
     purge = request(server, "/public/kept", "PURGE")
     assert purge.status == 403
@@ -467,9 +453,9 @@ def test_access_log_bytes_of_a_hit_count_the_body_only(shared):
 
 # -- several workers --------------------------------------------------------
 
-def test_a_fill_in_one_worker_is_a_hit_in_the_other(server_factory, tmp_path):
+def test_a_fill_in_one_worker_is_a_hit_in_the_other(server_factory, mode, tmp_path):
     log = tmp_path / "access.log"
-    server = server_factory(APP, "--workers", "2", *CACHE, "--access-log", str(log),
+    server = server_factory(APP, *MODES[mode], "--workers", "2", *CACHE, "--access-log", str(log),
                             "--access-log-format", "json")
     pids = wait_for(lambda: worker_set(server, 2), message="two workers")
     first = request(server, "/public/xw")
@@ -494,8 +480,8 @@ def test_a_fill_in_one_worker_is_a_hit_in_the_other(server_factory, tmp_path):
     assert sum(by_worker.values()) == 1
 
 
-def test_invalidation_is_seen_by_every_worker(server_factory):
-    server = server_factory(APP, "--workers", "2", *CACHE)
+def test_invalidation_is_seen_by_every_worker(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "2", *CACHE)
     wait_for(lambda: worker_set(server, 2), message="two workers")
     request(server, "/public/xi")
     assert request(server, "/public/xi").x_cache == "HIT"
@@ -517,8 +503,8 @@ def reload_workers(server, old):
     return wait_for(replaced, timeout=10, message="new workers after HUP")
 
 
-def test_the_cache_survives_a_hup_reload(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE)
+def test_the_cache_survives_a_hup_reload(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE)
     old = wait_for(lambda: worker_set(server, 1), message="a worker")
     first = request(server, "/public/reloaded")
     new = reload_workers(server, old)
@@ -528,8 +514,8 @@ def test_the_cache_survives_a_hup_reload(server_factory):
     assert reply["pid"] in new and reply["calls"].get("/public/reloaded", 0) == 0
 
 
-def test_purge_on_reload_empties_the_cache(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE, "--cache-purge-on-reload")
+def test_purge_on_reload_empties_the_cache(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE, "--cache-purge-on-reload")
     old = wait_for(lambda: worker_set(server, 1), message="a worker")
     request(server, "/public/reloaded")
     assert request(server, "/public/reloaded").x_cache == "HIT"
@@ -537,10 +523,10 @@ def test_purge_on_reload_empties_the_cache(server_factory):
     assert request(server, "/public/reloaded").x_cache == "MISS"
 
 
-def test_hits_carry_the_server_header_of_the_current_generation(server_factory, tmp_path):
+def test_hits_carry_the_server_header_of_the_current_generation(server_factory, mode, tmp_path):
     conf = tmp_path / "prefork.conf.py"
     conf.write_text('server_header = "alpha"\n')
-    server = server_factory(APP, "-c", str(conf), "--workers", "1", *CACHE)
+    server = server_factory(APP, *MODES[mode], "-c", str(conf), "--workers", "1", *CACHE)
     old = wait_for(lambda: worker_set(server, 1), message="a worker")
     request(server, "/public/server")
     assert request(server, "/public/server").header("server") == "alpha"
@@ -558,8 +544,9 @@ def verified(body):
     return hashlib.sha256(payload).hexdigest().encode() == digest
 
 
-def test_kill_9_of_workers_during_cache_writes_neither_deadlocks_nor_tears_bodies(server_factory):
-    server = server_factory(APP, "--workers", "2", *CACHE[2:], "--cache-size", "2MB",
+def test_kill_9_of_workers_during_cache_writes_neither_deadlocks_nor_tears_bodies(
+        server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "2", *CACHE[2:], "--cache-size", "2MB",
                             "--cache-stats-path", "/_stats")
     wait_for(lambda: worker_set(server, 2), message="two workers")
     stop = threading.Event()
@@ -607,9 +594,9 @@ def test_kill_9_of_workers_during_cache_writes_neither_deadlocks_nor_tears_bodie
     assert counters["bytes_used"] <= counters["capacity"]
 
 
-def test_the_store_stays_within_its_byte_bound(server_factory):
+def test_the_store_stays_within_its_byte_bound(server_factory, mode):
     size = 1 << 20
-    server = server_factory(APP, "--workers", "1", *CACHE[2:], "--cache-size", "1MB",
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE[2:], "--cache-size", "1MB",
                             "--cache-stats-path", "/_stats")
     for n in range(120):
         assert request(server, f"/kb20/{n}").status == 200
@@ -623,16 +610,17 @@ def test_the_store_stays_within_its_byte_bound(server_factory):
     assert len(request(server, "/kb20/0").body) == 20 * 1024
 
 
-def test_a_response_larger_than_max_entry_is_not_stored(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE, "--cache-max-entry", "10KB")
+def test_a_response_larger_than_max_entry_is_not_stored(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE,
+                            "--cache-max-entry", "10KB")
     assert [request(server, "/kb20/large").x_cache for _ in range(2)] == ["MISS", "MISS"]
     assert calls(server, "/kb20/large") == 2
     request(server, "/public/small")
     assert request(server, "/public/small").x_cache == "HIT"
 
 
-def test_purge_from_ipv6_loopback_is_allowed_by_default(server_factory):
-    server = server_factory(APP, "--workers", "1", *CACHE, host="::1")
+def test_purge_from_ipv6_loopback_is_allowed_by_default(server_factory, mode):
+    server = server_factory(APP, *MODES[mode], "--workers", "1", *CACHE, host="::1")
     request(server, "/public/v6")
     assert request(server, "/public/v6").x_cache == "HIT"
     assert request(server, "/public/v6", "PURGE").status == 200

@@ -1,4 +1,5 @@
-"""Listening addresses as clients reach them."""
+"""Listening addresses as clients reach them, in every server mode
+(``mode``: inline, the default, and ``--threads``)."""
 import json
 import shutil
 import socket
@@ -6,6 +7,7 @@ import subprocess
 
 import pytest
 
+from conftest import MODES
 from wire import read_response
 
 
@@ -18,10 +20,10 @@ def ipv6_available():
         return False
 
 
-def test_ipv6_loopback_bind_serves(server_factory):
+def test_ipv6_loopback_bind_serves(server_factory, mode):
     if not ipv6_available():
         pytest.fail("::1 is not configured on this host; the IPv6 bind cannot be tested")
-    server = server_factory("probe:app", "--workers", "1", host="::1")
+    server = server_factory("probe:app", "--workers", "1", *MODES[mode], host="::1")
     with socket.create_connection(("::1", server.port), timeout=5) as sock:
         sock.sendall(b"GET /environ HTTP/1.1\r\nHost: [::1]:%d\r\n\r\n" % server.port)
         resp = read_response(sock.makefile("rb"))
@@ -31,11 +33,11 @@ def test_ipv6_loopback_bind_serves(server_factory):
     assert env["SERVER_PORT"] == str(server.port)
 
 
-def test_wrk_load_gets_only_successes(server_factory):
+def test_wrk_load_gets_only_successes(server_factory, mode):
     wrk = shutil.which("wrk")
     if wrk is None:
         pytest.fail("wrk is not installed")
-    server = server_factory("hello:app", "--workers", "2")
+    server = server_factory("hello:app", "--workers", "2", *MODES[mode])
     out = subprocess.run([wrk, "-t2", "-c32", "-d1s", f"http://127.0.0.1:{server.port}/"],
                          capture_output=True, text=True, timeout=20).stdout
     assert "Non-2xx" not in out and "Socket errors" not in out, out

@@ -1,15 +1,18 @@
-"""Persistent connections and pipelining (RFC 9112 §9.3, §9.3.2)."""
+"""Persistent connections and pipelining (RFC 9112 §9.3, §9.3.2), in every
+server mode (``mode``: inline, the default, and ``--threads``)."""
 import http.client
 import socket
 
 import pytest
 
+from conftest import MODES
 from wire import closed_by_server, read_response
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1", "--keepalive-timeout", "5")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", "--keepalive-timeout", "5",
+                                 *MODES[mode])
 
 
 def test_several_requests_share_one_http11_connection(server):
@@ -111,6 +114,17 @@ def test_pipelined_mixed_methods_with_bodies_stay_in_order(server):
     assert got == expected
 
 
+def test_pipelined_responses_stay_in_order_when_earlier_ones_are_slower(server):
+    # Inline, the loop answers one request at a time; on a pool, the faster
+    # calls behind a slow one must still not be answered before it.
+    paths = ["/sleep?s=0.3", "/hello", "/sleep?s=0.1", "/stream?n=3&size=2", "/hello"]
+    with server.connect() as sock:
+        sock.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in paths))
+        reader = sock.makefile("rb")
+        bodies = [read_response(reader).body for _ in paths]
+    assert bodies == [b"slept", b"hello", b"slept", b"aabbcc", b"hello"]
+
+
 def test_pipelined_request_after_streamed_response(server):
     with server.connect() as sock:
         sock.sendall(b"GET /stream?n=50&size=1000 HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -134,8 +148,9 @@ def test_pipelined_request_after_large_list_response(server):
         assert read_response(reader).body == b"hello"
 
 
-def test_max_keepalive_requests_closes_after_the_limit(server_factory):
-    server = server_factory("probe:app", "--workers", "1", "--max-keepalive-requests", "3")
+def test_max_keepalive_requests_closes_after_the_limit(server_factory, mode):
+    server = server_factory("probe:app", "--workers", "1", "--max-keepalive-requests", "3",
+                            *MODES[mode])
     with server.connect() as sock:
         sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" * 4)
         reader = sock.makefile("rb")

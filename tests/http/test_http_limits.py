@@ -1,10 +1,12 @@
 """Per-worker limits that protect the worker itself: at ``--max-connections``
 a new connection evicts the longest idle one (or a request head trickling
 in), and accepting pauses only while every connection is busy; a client
-that stops reading is dropped after ``--send-timeout``."""
+that stops reading is dropped after ``--send-timeout``. In every server
+mode (``mode``: inline, the default, and ``--threads``)."""
 import socket
 import time
 
+from conftest import MODES
 from wire import read_response
 
 
@@ -30,9 +32,9 @@ def answered_within(sock, seconds):
         return False
 
 
-def test_full_worker_evicts_the_longest_idle_connection(server_factory):
+def test_full_worker_evicts_the_longest_idle_connection(server_factory, mode):
     server = server_factory("probe:app", "--workers", "1", "--max-connections", "2",
-                            "--keepalive-timeout", "30")
+                            "--keepalive-timeout", "30", *MODES[mode])
     first, second = server.connect(), server.connect()
     for sock in (first, second):
         get(sock)
@@ -48,8 +50,9 @@ def test_full_worker_evicts_the_longest_idle_connection(server_factory):
     second.close()
 
 
-def test_full_worker_evicts_a_connection_that_never_sent_a_byte(server_factory):
-    server = server_factory("probe:app", "--workers", "1", "--max-connections", "2")
+def test_full_worker_evicts_a_connection_that_never_sent_a_byte(server_factory, mode):
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "2",
+                            *MODES[mode])
     silent = [server.connect(), server.connect()]
     time.sleep(0.2)
     with server.connect() as third:
@@ -60,8 +63,9 @@ def test_full_worker_evicts_a_connection_that_never_sent_a_byte(server_factory):
         sock.close()
 
 
-def test_full_worker_answers_408_to_a_head_trickling_in(server_factory):
-    server = server_factory("probe:app", "--workers", "1", "--max-connections", "1")
+def test_full_worker_answers_408_to_a_head_trickling_in(server_factory, mode):
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "1",
+                            *MODES[mode])
     slow = server.connect()
     slow.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")     # and nothing more
     time.sleep(1.3)                                             # past the 1 s grace
@@ -72,9 +76,9 @@ def test_full_worker_answers_408_to_a_head_trickling_in(server_factory):
     slow.close()
 
 
-def test_accepting_pauses_while_every_connection_is_busy(server_factory):
+def test_accepting_pauses_while_every_connection_is_busy(server_factory, mode):
     server = server_factory("probe:app", "--workers", "1", "--max-connections", "2",
-                            "--send-timeout", "30")
+                            "--send-timeout", "30", *MODES[mode])
     busy = [stalled_download(server), stalled_download(server)]
     time.sleep(0.3)
     third = server.connect(timeout=1.0)     # the kernel still completes the handshake
@@ -86,8 +90,8 @@ def test_accepting_pauses_while_every_connection_is_busy(server_factory):
     third.close()
 
 
-def test_client_that_stops_reading_is_dropped_after_the_send_timeout(server_factory):
-    server = server_factory("probe:app", "--workers", "1", "--send-timeout", "1")
+def test_client_that_stops_reading_is_dropped_after_the_send_timeout(server_factory, mode):
+    server = server_factory("probe:app", "--workers", "1", "--send-timeout", "1", *MODES[mode])
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect((server.host, server.port))

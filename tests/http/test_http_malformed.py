@@ -1,8 +1,10 @@
 """Malformed requests over a real socket: each gets its status with
 ``Connection: close``, the server closes the socket, and the app is never
-called (RFC 9112 §2.2, §3, §6.3; RFC 9110 §7.2, §15)."""
+called (RFC 9112 §2.2, §3, §6.3; RFC 9110 §7.2, §15); in every server mode
+(``mode``: inline, the default, and ``--threads``)."""
 import pytest
 
+from conftest import MODES
 from wire import app_stats, read_response, recv_until_closed
 
 CASES = {
@@ -34,8 +36,8 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", *MODES[mode])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

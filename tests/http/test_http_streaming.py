@@ -1,21 +1,18 @@
 """Streamed responses: chunked framing, PEP 3333's no-delay rule,
-wsgi.file_wrapper (sendfile), and responses that carry no body."""
+wsgi.file_wrapper (sendfile), and responses that carry no body, in every
+server mode (``mode``: inline, the default, and ``--threads``)."""
 import os
 import time
 
 import pytest
 
+from conftest import MODES
 from wire import read_head, read_response
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1")
-
-
-@pytest.fixture(scope="module")
-def threaded(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1", "--threads", "4")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", *MODES[mode])
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +22,9 @@ def data_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("flags", ["inline", "threaded"])
 @pytest.mark.parametrize("n,size", [(1, 1), (5, 10), (40, 70000)])
-def test_generator_body_is_chunked_with_one_chunk_per_yield(server, threaded, flags, n, size):
-    target = server if flags == "inline" else threaded
-    with target.connect() as sock:
+def test_generator_body_is_chunked_with_one_chunk_per_yield(server, n, size):
+    with server.connect() as sock:
         sock.sendall(b"GET /stream?n=%d&size=%d HTTP/1.1\r\nHost: x\r\n\r\n" % (n, size))
         resp = read_response(sock.makefile("rb"))
     assert resp.header("transfer-encoding") == "chunked"
@@ -38,9 +33,8 @@ def test_generator_body_is_chunked_with_one_chunk_per_yield(server, threaded, fl
     assert resp.body == b"".join(bytes([97 + i % 26]) * size for i in range(n))
 
 
-@pytest.mark.parametrize("mode", ["inline", "threaded"])
-def test_empty_yields_do_not_end_the_chunked_body(server, threaded, mode):
-    with (server if mode == "inline" else threaded).connect() as sock:
+def test_empty_yields_do_not_end_the_chunked_body(server):
+    with server.connect() as sock:
         sock.sendall(b"GET /stream?n=3&size=2&empty=1 HTTP/1.1\r\nHost: x\r\n\r\n"
                      b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         reader = sock.makefile("rb")
@@ -74,16 +68,14 @@ def first_chunk_delay(server):
     return second - first
 
 
-@pytest.mark.parametrize("mode", ["inline", "threaded"])
-def test_first_chunk_is_sent_before_the_next_is_produced(server, threaded, mode):
+def test_first_chunk_is_sent_before_the_next_is_produced(server):
     # PEP 3333 "Buffering and Streaming": a block may not wait for the next.
-    delay = first_chunk_delay(server if mode == "inline" else threaded)
+    delay = first_chunk_delay(server)
     assert delay >= 0.2, f"the first chunk was held back until the second existed ({delay:.3f}s)"
 
 
-@pytest.mark.parametrize("mode", ["inline", "threaded"])
-def test_file_wrapper_sends_the_whole_file_with_its_length(server, threaded, data_file, mode):
-    with (server if mode == "inline" else threaded).connect(timeout=10) as sock:
+def test_file_wrapper_sends_the_whole_file_with_its_length(server, data_file):
+    with server.connect(timeout=10) as sock:
         sock.sendall(b"GET /file?path=%s HTTP/1.1\r\nHost: x\r\n\r\n"
                      b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" % str(data_file).encode())
         reader = sock.makefile("rb")
@@ -101,8 +93,8 @@ def test_file_wrapper_honours_the_apps_content_length(server, data_file):
     assert resp.body == data_file.read_bytes()
 
 
-def test_file_wrapper_with_access_log_and_a_pipelined_request(server_factory, data_file):
-    logged = server_factory("probe:app", "--workers", "1", "--access-log", "-")
+def test_file_wrapper_with_access_log_and_a_pipelined_request(server_factory, mode, data_file):
+    logged = server_factory("probe:app", "--workers", "1", "--access-log", "-", *MODES[mode])
     with logged.connect(timeout=10) as sock:
         sock.sendall(b"GET /file?path=%s HTTP/1.1\r\nHost: x\r\n\r\n"
                      b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" % str(data_file).encode())
@@ -114,10 +106,9 @@ def test_file_wrapper_with_access_log_and_a_pipelined_request(server_factory, da
 
 @pytest.mark.parametrize("path", ["/hello", "/stream?n=3", "/big?mb=2", "/file?path={file}",
                                   "/closing", "/write"])
-@pytest.mark.parametrize("mode", ["inline", "threaded"])
-def test_head_response_has_no_body(server, threaded, data_file, path, mode):
+def test_head_response_has_no_body(server, data_file, path):
     target = path.format(file=data_file).encode()
-    with (server if mode == "inline" else threaded).connect() as sock:
+    with server.connect() as sock:
         sock.sendall(b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n"
                      b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" % target)
         reader = sock.makefile("rb")

@@ -1,21 +1,21 @@
 """Slow and vanishing clients: trickled requests are served, stalled ones
 time out, idle keep-alive connections close, disconnects never stop the
-worker and the app's close() still runs."""
+worker and the app's close() still runs. In every server mode (``mode``:
+inline, the default, and ``--threads``)."""
 import socket
 import struct
 import time
 
 import pytest
 
+from conftest import MODES
 from wire import app_stats, closed_by_server, read_response, recv_until_closed, request, wait_for
 
 
-@pytest.fixture(scope="module", params=["inline", "threaded"])
-def server(module_server_factory, request):
-    flags = ["--header-timeout", "1", "--keepalive-timeout", "1", "--body-timeout", "1"]
-    if request.param == "threaded":
-        flags += ["--threads", "4"]
-    return module_server_factory("probe:app", "--workers", "1", *flags)
+@pytest.fixture(scope="module")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", "--header-timeout", "1",
+                                 "--keepalive-timeout", "1", "--body-timeout", "1", *MODES[mode])
 
 
 def trickle(sock, data, pause):

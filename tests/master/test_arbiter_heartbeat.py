@@ -1,16 +1,22 @@
 """A worker whose loop stops for --timeout seconds is killed (SIGABRT,
-then SIGKILL) and replaced; the log names the request it was serving."""
+then SIGKILL) and replaced; the log names the request it was serving.
+
+The heartbeat is the loop's (prefork/worker/_loop.pyx): a stopped process
+is silent in every mode (``mode``), while an app call stops the heartbeat
+only when it runs inline, in the loop. A loop wedged by the server's own
+code, in every mode: tests/master/test_lifecycle.py."""
 import http.client
 import os
 import signal
 import threading
 import time
 
+from conftest import MODES
 from procs import alive, get, wait_for, workers
 
 
-def test_stopped_worker_is_killed_and_replaced_after_the_timeout(server_factory):
-    server = server_factory("hello:app", "--workers", "2", "--timeout", "2")
+def test_stopped_worker_is_killed_and_replaced_after_the_timeout(server_factory, mode):
+    server = server_factory("hello:app", "--workers", "2", "--timeout", "2", *MODES[mode])
     before = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
     os.kill(before[0], signal.SIGSTOP)
     stopped_at = time.monotonic()
@@ -23,7 +29,12 @@ def test_stopped_worker_is_killed_and_replaced_after_the_timeout(server_factory)
     assert "SIGKILL" in log
 
 
-def test_app_blocking_past_the_timeout_is_killed_and_the_request_is_logged(server_factory):
+def test_app_blocking_the_inline_loop_past_the_timeout_is_killed_and_the_request_is_logged(
+        server_factory):
+    # Inline only, on purpose (``--threads 1`` is the default, spelled out):
+    # the app's call runs in the loop, so blocking it stops the heartbeat. On
+    # a thread pool the loop keeps beating while an app thread blocks, and
+    # --timeout does not apply to the call.
     server = server_factory("probe:app", "--workers", "1", "--threads", "1", "--timeout", "2")
     before = wait_for(lambda: workers(server.pid))
     outcome = []

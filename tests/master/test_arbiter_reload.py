@@ -1,11 +1,14 @@
 """HUP reloads with zero downtime: new workers with new code accept before
-the old ones stop; a reload that fails keeps the old workers serving."""
+the old ones stop; a reload that fails keeps the old workers serving. The
+reloads run in every server mode (``mode``: inline, the default, and
+``--threads``); a config file the master refuses is the master's alone."""
 import signal
 import textwrap
 import time
 
 import pytest
 
+from conftest import MODES
 from procs import Load, get, wait_for, workers
 
 APP = '''
@@ -30,9 +33,11 @@ def serving(server, expected):
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["import-in-worker", "preload"])
-def test_hup_under_load_serves_new_code_without_failed_requests(server_factory, tmp_path, preload):
+def test_hup_under_load_serves_new_code_without_failed_requests(server_factory, mode, tmp_path,
+                                                                  preload):
     write_app(tmp_path, 1)
-    flags = ["--workers", "2", "--graceful-timeout", "5"] + (["--preload"] if preload else [])
+    flags = ["--workers", "2", "--graceful-timeout", "5", *MODES[mode]]
+    flags += ["--preload"] if preload else []
     server = server_factory("reloadable:app", *flags, cwd=str(tmp_path), env=NO_PYC)
     old_pids = set(wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid)))
     with Load(server.port, clients=4) as load:
@@ -50,9 +55,10 @@ def test_hup_under_load_serves_new_code_without_failed_requests(server_factory, 
     assert {b"version %d" % v for v in range(2, 7)} <= set(load.bodies)
 
 
-def test_hup_with_a_broken_app_keeps_the_old_workers(server_factory, tmp_path):
+def test_hup_with_a_broken_app_keeps_the_old_workers(server_factory, mode, tmp_path):
     write_app(tmp_path, 1)
-    server = server_factory("reloadable:app", "--workers", "2", cwd=str(tmp_path), env=NO_PYC)
+    server = server_factory("reloadable:app", "--workers", "2", *MODES[mode], cwd=str(tmp_path),
+                            env=NO_PYC)
     before = set(wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid)))
     (tmp_path / "reloadable.py").write_text("def app(:\n")
     server.signal(signal.SIGHUP)

@@ -1,15 +1,17 @@
 """The master reaps and replaces workers, stops with exit code 4 when the
-app cannot be imported, and forks clean workers."""
+app cannot be imported, and forks clean workers. Replacing a killed worker
+under load runs in every server mode (``mode``: inline, the default, and
+``--threads``); the rest is the master's start-up and fork, the same in each."""
 import os
 import signal
 import time
 
 from procs import Load, get, wait_for, workers
-from conftest import run_cli
+from conftest import MODES, run_cli
 
 
-def test_killed_worker_is_replaced_within_a_second_while_others_serve(server_factory):
-    server = server_factory("hello:app", "--workers", "2")
+def test_killed_worker_is_replaced_within_a_second_while_others_serve(server_factory, mode):
+    server = server_factory("hello:app", "--workers", "2", *MODES[mode])
     before = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
     with Load(server.port, clients=4) as load:
         time.sleep(0.3)

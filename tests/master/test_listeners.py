@@ -1,5 +1,10 @@
 """Listeners: repeated --bind, IPv6, unix sockets with a mode, fd://N,
-systemd socket activation, and --reuse-port."""
+systemd socket activation, and --reuse-port.
+
+Serving on several listeners and on a socket per worker (--reuse-port) runs
+in every server mode (``mode``: inline, the default, and ``--threads``); how
+the master comes by its sockets (fd://, systemd, the unix socket's mode) is
+the same in each."""
 import os
 import shutil
 import signal
@@ -11,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import APPS, free_port
+from conftest import APPS, MODES, free_port
 from procs import get, wait_for, workers
 
 
@@ -87,11 +92,11 @@ def _answers(port):
         return False
 
 
-def test_bind_is_repeatable_and_serves_ipv6_and_unix(server_factory, tmp_path):
+def test_bind_is_repeatable_and_serves_ipv6_and_unix(server_factory, mode, tmp_path):
     path = str(tmp_path / "app.sock")
     v6_port = free_port("::1")
     server = server_factory("hello:app", "--workers", "1", "--bind", f"[::1]:{v6_port}",
-                            "--bind", f"unix:{path}")
+                            "--bind", f"unix:{path}", *MODES[mode])
     assert get(server.port)[1] == b"Hello, World!"
     assert get(v6_port, host="::1")[1] == b"Hello, World!"
     assert unix_get(path).endswith(b"Hello, World!")
@@ -141,8 +146,8 @@ def test_systemd_socket_activation(launch):
     assert b"using 1 sockets from systemd" in proc.stdout.read()
 
 
-def test_reuse_port_gives_each_worker_its_own_socket(server_factory):
-    server = server_factory("pids:app", "--workers", "2", "--reuse-port")
+def test_reuse_port_gives_each_worker_its_own_socket(server_factory, mode):
+    server = server_factory("pids:app", "--workers", "2", "--reuse-port", *MODES[mode])
     pids = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
     seen = set()
     deadline = time.monotonic() + 10

@@ -1,8 +1,10 @@
 """TTIN / TTOU change the worker count by one (never below one); USR1
-reopens the log files."""
+reopens the log files; in every server mode (``mode``: inline, the default,
+and ``--threads``)."""
 import os
 import signal
 
+from conftest import MODES
 from procs import get, wait_for, workers
 
 
@@ -10,8 +12,8 @@ def count(server, n):
     return lambda: len(workers(server.pid)) == n
 
 
-def test_ttin_adds_a_worker_and_ttou_removes_one_but_never_the_last(server_factory):
-    server = server_factory("hello:app", "--workers", "1")
+def test_ttin_adds_a_worker_and_ttou_removes_one_but_never_the_last(server_factory, mode):
+    server = server_factory("hello:app", "--workers", "1", *MODES[mode])
     wait_for(count(server, 1))
     server.signal(signal.SIGTTIN)
     wait_for(count(server, 2), message="two workers")
@@ -39,10 +41,10 @@ def has_open(pid, path):
     return False
 
 
-def test_usr1_reopens_the_access_and_error_logs(server_factory, tmp_path):
+def test_usr1_reopens_the_access_and_error_logs(server_factory, mode, tmp_path):
     access, error = tmp_path / "access.log", tmp_path / "error.log"
     server = server_factory("hello:app", "--workers", "2", "--access-log", str(access),
-                            "--error-log", str(error))
+                            "--error-log", str(error), *MODES[mode])
     get(server.port, "/before")
     wait_for(lambda: access.exists() and b"/before" in access.read_bytes())
     os.rename(access, tmp_path / "access.log.1")

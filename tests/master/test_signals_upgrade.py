@@ -1,9 +1,11 @@
 """USR2 starts a new master on the same sockets; WINCH stops the old
-master's workers and TERM the old master, and the port never refuses."""
+master's workers and TERM the old master, and the port never refuses; in
+every server mode (``mode``: inline, the default, and ``--threads``)."""
 import os
 import signal
 import threading
 
+from conftest import MODES
 from procs import Load, alive, cmdline, get, wait_for, workers
 
 
@@ -35,9 +37,9 @@ def read_pid(path):
         return None
 
 
-def test_usr2_then_term_of_the_old_master_never_refuses(server_factory, tmp_path):
+def test_usr2_then_term_of_the_old_master_never_refuses(server_factory, mode, tmp_path):
     pid_file = tmp_path / "prefork.pid"
-    server = server_factory("pids:app", "--workers", "2", "--pid", str(pid_file))
+    server = server_factory("pids:app", "--workers", "2", "--pid", str(pid_file), *MODES[mode])
     wait_for(lambda: len(workers(server.pid)) == 2)
     prober = Prober(server.port)
     prober.start()

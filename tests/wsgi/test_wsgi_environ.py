@@ -1,21 +1,22 @@
-"""The environ the app receives (PEP 3333 "environ Variables")."""
+"""The environ the app receives (PEP 3333 "environ Variables"), in every
+server mode (``mode``: inline, the default, and ``--threads``)."""
 import json
 import socket
 
 import pytest
 
-from conftest import free_port
+from conftest import MODES, free_port
 from wire import read_response
 
 
 @pytest.fixture(scope="module")
-def server(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", *MODES[mode])
 
 
 @pytest.fixture(scope="module")
-def mounted(module_server_factory):
-    return module_server_factory("probe:app", "--workers", "1", "--root-path", "/api")
+def mounted(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", "--root-path", "/api", *MODES[mode])
 
 
 def environ_of(server, raw):
@@ -152,9 +153,10 @@ def test_empty_host_uses_the_listening_address(server):
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (server.host, str(server.port))
 
 
-def test_server_port_is_the_port_of_the_listener_the_connection_came_in_on(server_factory):
+def test_server_port_is_the_port_of_the_listener_the_connection_came_in_on(server_factory, mode):
     second = free_port()
-    two = server_factory("probe:app", "--workers", "1", "--bind", f"127.0.0.1:{second}")
+    two = server_factory("probe:app", "--workers", "1", "--bind", f"127.0.0.1:{second}",
+                         *MODES[mode])
     for port in (two.port, second, two.port):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"GET /environ HTTP/1.0\r\n\r\n")
@@ -162,9 +164,9 @@ def test_server_port_is_the_port_of_the_listener_the_connection_came_in_on(serve
         assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(port))
 
 
-def test_unix_socket_listener_is_localhost_port_80(server_factory, tmp_path):
+def test_unix_socket_listener_is_localhost_port_80(server_factory, mode, tmp_path):
     path = str(tmp_path / "app.sock")
-    server_factory("probe:app", "--workers", "1", "--bind", f"unix:{path}")
+    server_factory("probe:app", "--workers", "1", "--bind", f"unix:{path}", *MODES[mode])
     envs = []
     for raw in (b"GET /environ HTTP/1.0\r\n\r\n",
                 b"GET /environ HTTP/1.1\r\nHost: app.example:8443\r\n\r\n"):
@@ -217,19 +219,16 @@ def test_content_length_of_a_chunked_body_is_its_decoded_size(server):
     assert empty["CONTENT_LENGTH"] == "0"
 
 
-def test_wsgi_keys(server):
+def test_wsgi_keys(server, mode):
     env = get_environ(server)
     assert env["wsgi.version"] == [1, 0]
     assert env["wsgi.url_scheme"] == "http"
-    assert env["wsgi.multithread"] is False
+    # PEP 3333: wsgi.multithread says whether another thread of this process
+    # may call the app at the same time, which only the pool does.
+    assert env["wsgi.multithread"] is {"inline": False, "threads": True}[mode]
     assert env["wsgi.run_once"] is False
     assert isinstance(env["wsgi.multiprocess"], bool)
     assert env["wsgi.file_wrapper"] and env["has wsgi.errors.write"] and env["has wsgi.input.read"]
-
-
-def test_wsgi_multithread_true_with_threads(server_factory):
-    threaded = server_factory("probe:app", "--workers", "1", "--threads", "4")
-    assert get_environ(threaded)["wsgi.multithread"] is True
 
 
 def test_wsgi_input_read_readline_readlines(server):

@@ -1,22 +1,24 @@
-"""Real frameworks served end to end: Flask and Django."""
+"""Real frameworks served end to end: Flask and Django, in every server
+mode (``mode``: inline, the default, and ``--threads``)."""
 import json
 from urllib.parse import urlencode
 
 import pytest
 
+from conftest import MODES
 from wire import request
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture(scope="module")
-def flask_server(module_server_factory):
-    return module_server_factory("flask_app:app", "--workers", "1")
+def flask_server(module_server_factory, mode):
+    return module_server_factory("flask_app:app", "--workers", "1", *MODES[mode])
 
 
 @pytest.fixture(scope="module")
-def django_server(module_server_factory):
-    return module_server_factory("django_app", "--workers", "1", "--threads", "2")
+def django_server(module_server_factory, mode):
+    return module_server_factory("django_app", "--workers", "1", *MODES[mode])
 
 
 def test_flask_get(flask_server):
@@ -84,7 +86,7 @@ def test_django_reads_a_chunked_body(django_server):
     assert json.loads(data) == {"length": 7}
 
 
-def test_django_under_root_path(module_server_factory):
-    server = module_server_factory("django_app", "--workers", "1", "--root-path", "/site")
+def test_django_under_root_path(server_factory, mode):
+    server = server_factory("django_app", "--workers", "1", "--root-path", "/site", *MODES[mode])
     resp, data = request(server, "GET", "/site/api/3")
     assert json.loads(data) == {"n": 3, "q": None, "path": "/site/api/3", "script": "/site"}

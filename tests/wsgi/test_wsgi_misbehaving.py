@@ -1,14 +1,15 @@
 """Apps that break PEP 3333 get a 500 (nothing had been sent), and the
-worker keeps serving."""
+worker keeps serving; in every server mode (``mode``: inline, the default,
+and ``--threads``)."""
 import pytest
 
-from wire import read_response, request
+from conftest import MODES
+from wire import read_response
 
 
-@pytest.fixture(scope="module", params=["inline", "threaded"])
-def server(module_server_factory, request):
-    flags = ["--threads", "2"] if request.param == "threaded" else []
-    return module_server_factory("misbehaving:app", "--workers", "1", *flags)
+@pytest.fixture(scope="module")
+def server(module_server_factory, mode):
+    return module_server_factory("misbehaving:app", "--workers", "1", *MODES[mode])
 
 
 @pytest.mark.parametrize("path", ["/str", "/none", "/no-start", "/yield-str"])

@@ -1,18 +1,19 @@
 """PEP 3333 from the app's side: errors become 500 (or a cut connection once
 headers are out), bad statuses and headers never reach the wire, the
-app's Content-Length is never exceeded, write(), exc_info, close()."""
+app's Content-Length is never exceeded, write(), exc_info, close(); in
+every server mode (``mode``: inline, the default, and ``--threads``)."""
 import http.client
 from urllib.parse import quote
 
 import pytest
 
+from conftest import MODES
 from wire import app_stats, read_response, recv_until_closed, request, wait_for
 
 
-@pytest.fixture(scope="module", params=["inline", "threaded"])
-def server(module_server_factory, request):
-    flags = ["--threads", "4"] if request.param == "threaded" else []
-    return module_server_factory("probe:app", "--workers", "1", *flags)
+@pytest.fixture(scope="module")
+def server(module_server_factory, mode):
+    return module_server_factory("probe:app", "--workers", "1", *MODES[mode])
 
 
 def exchange(server, path, method="GET"):
@@ -117,8 +118,8 @@ def test_close_is_called_once_per_response(server, method):
     assert app_stats(server)["closes"] == before + 3
 
 
-def test_validator_sees_no_protocol_violation(server_factory):
-    server = server_factory("probe:validated_app", "--workers", "1")
+def test_validator_sees_no_protocol_violation(server_factory, mode):
+    server = server_factory("probe:validated_app", "--workers", "1", *MODES[mode])
     conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
     for i in range(10):
         for method, path, body in [("GET", f"/hello?i={i}&x=%20y", None),
