@@ -97,7 +97,9 @@ cdef class Connection(ServedConnection):
         self.out = []
         self.interest = EPOLLIN
         self.phase = PHASE_IDLE
-        self.since = self.loop.now
+        # A fresh clock: a burst accepted in one batch keeps its order, and
+        # eviction (HTTPService.evictable) takes the oldest first.
+        self.since = monotonic()
         self.deadline = service.idle_deadline(self.loop.now + service.header_timeout)
         self.requests = 0
 
