@@ -85,6 +85,14 @@ def size(text):
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
+def app_cache_size(text):
+    """0 (a store per process) or a size of at least 64KB."""
+    value = size(text)
+    if 0 < value < 64 << 10:
+        raise ValueError
+    return value
+
+
 def log_level(text):
     level = str(text).lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -265,6 +273,10 @@ SETTINGS = [
       "cache", multiple=True),
     S("cache_stats_path", "", str, "a path such as /_prefork/cache, or empty for none",
       "Path where allowed clients read the cache counters as JSON.", "cache"),
+    S("app_cache_size", 16 << 20, app_cache_size,
+      "a size such as 16MB (at least 64KB), or 0 for a store per process",
+      "Shared-memory store for application data (prefork.shared, @shared_lru_cache, the "
+      "Django and Flask-Caching backends), apart from the response cache's.", "cache"),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

@@ -1,7 +1,9 @@
-"""The master's side of the response cache: create the shared mapping once,
-before the first fork, and keep it (or empty it) across HUP reloads.
+"""The master's side of the shared caches: create the mappings once, before
+the first fork, and keep them (or empty the response cache) across HUP
+reloads: the response cache (``--cache-size``) and the app store
+(``--app-cache-size``, prefork.shared).
 
-Workers of every generation inherit the same mapping, so a reload does not
+Workers of every generation inherit the same mappings, so a reload does not
 start with a cold cache unless ``--cache-purge-on-reload`` asks for it.
 """
 import logging
@@ -24,6 +26,22 @@ def open_shared_cache(settings):
     return cache
 
 
+def open_app_store(settings, response_cache=None):
+    """Map the app store of prefork.shared in the master, so every worker
+    forked from now on shares it; with --app-cache-size 0, each process
+    will map its own on first use (and log why)."""
+    from prefork.cache._appstore import default
+    default.response_cache = response_cache       # prefork.shared.purge_tag()
+    if not settings.app_cache_size:
+        default.off_reason = "the app cache is off (--app-cache-size 0)"
+        return default
+    if not default.is_open:
+        default.open(settings.app_cache_size)
+        log.info("app cache: %d bytes shared by all workers (prefork.shared)",
+                 settings.app_cache_size)
+    return default
+
+
 def server_line(settings):
     """The Server field line hits carry (--server-header), or b""."""
     name = settings.server_header
@@ -31,8 +49,14 @@ def server_line(settings):
 
 
 def reload_cache(arbiter, settings):
-    """On HUP: keep the mapping; empty it if asked. A new size needs a restart,
-    since the mapping cannot grow under the workers that share it."""
+    """On HUP: keep the mappings; empty the response cache if asked. A new
+    size needs a restart, since a mapping cannot grow under the workers that
+    share it. The app store is never emptied by a reload: it holds the
+    app's data, which the new code may well still use."""
+    if settings.app_cache_size != arbiter.settings.app_cache_size:
+        log.warning("reload: a new --app-cache-size takes effect on restart; keeping %d bytes",
+                    arbiter.settings.app_cache_size)
+        settings.app_cache_size = arbiter.settings.app_cache_size
     cache = arbiter.cache
     if cache is None:
         if settings.cache_size:

@@ -31,7 +31,7 @@ import time
 
 from prefork import exitcodes, hooks
 from prefork.master import pidfile, reload, upgrade
-from prefork.cache.lifecycle import open_shared_cache
+from prefork.cache.lifecycle import open_app_store, open_shared_cache
 from prefork.master.children import describe_exit, fork_worker, rss_bytes
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_RETIRE, STOP_SERVER
 from prefork.master.scoreboard import Scoreboard
@@ -62,6 +62,7 @@ class Arbiter:
         self.fixed_listeners = False    # systemd's or inherited ones are never rebound on HUP
         self.app = None                 # the preloaded app, if --preload
         self.cache = None               # the shared response cache, if --cache-size
+        self.app_store = None           # prefork.shared's store (--app-cache-size)
         self.children = {}              # pid -> Child
         self.generation = 1
         self.log = logging.getLogger("prefork.error")
@@ -112,6 +113,7 @@ class Arbiter:
         # and the pipe a worker uses to pass a burst of connections on to a
         # sibling (prefork/worker/_service.pyx, AcceptKick).
         self.cache = open_shared_cache(self.settings)
+        self.app_store = open_app_store(self.settings, self.cache)
         self.accept_kick = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.scoreboard = Scoreboard()
         drop_privileges(self.settings)          # before any app code runs
