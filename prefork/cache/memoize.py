@@ -1,9 +1,11 @@
 """@shared_lru_cache: functools.lru_cache with its entries in the app store,
 so a result computed by one worker serves them all.
 
-The key is a 128-bit BLAKE2b digest of the function's qualified name and
-the pickle of its arguments (keyword arguments sorted), so it is the same in
-every process and on every host. With ``typed=False`` (lru_cache's default)
+The key is a 128-bit BLAKE2b digest of the function's qualified name
+(module and ``__qualname__``) and the pickle of its arguments (keyword
+arguments sorted), so it is the same in every process and on every host;
+two functions of the same qualified name (closures made by one factory)
+share their entries. With ``typed=False`` (lru_cache's default)
 top-level arguments that lru_cache would find equal across bool, int and
 float (``1``, ``1.0``, ``True``) share an entry; nested values are told
 apart by their pickle. Arguments must be picklable (lru_cache needs them
@@ -65,7 +67,8 @@ class SharedLRU:
         self.maxsize, self.typed, self.ttl, self.lock_timeout = maxsize, typed, ttl, lock_timeout
         self.store = default_store if store is None else store
         self.name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', func)!s}"
-        self.prefix = self.name.encode() + b"\0"
+        # typed keys differ from untyped ones: the two never share an entry.
+        self.prefix = self.name.encode() + (b"\0typed\0" if typed else b"\0")
         self.name_hash = int.from_bytes(blake2b(self.prefix, digest_size=8).digest(), "little")
         self.dumps, self.blake2b = pickle.dumps, blake2b
         self.group_id = None            # the store's group, asked for on the first call
