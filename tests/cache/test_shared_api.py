@@ -1,7 +1,6 @@
 """prefork.shared: the app store's API, on real stores in this process and
 in forked processes, then through the real prefork-serve with several
 workers (tests/apps/shared_app.py)."""
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import run_cli
-from procs import wait_for, workers
+from procs import ask, every_worker, wait_for, workers
 from prefork.cache._appstore import AppStore
 from prefork.cache._lookup import SharedCache
 from prefork.cache.policy import decide
@@ -23,34 +22,6 @@ APP = "shared_app:app"
 @pytest.fixture
 def store():
     return AppStore(1 << 20)
-
-
-def ask(server, path):
-    conn = server.connect()
-    try:
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        conn.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), data
-    return json.loads(body)
-
-
-def every_worker(server, path, count):
-    """{pid: reply} once ``count`` workers have answered ``path``."""
-    seen = {}
-    deadline = time.monotonic() + 15
-    while len(seen) < count and time.monotonic() < deadline:
-        reply = ask(server, path)
-        seen[reply["pid"]] = reply
-    assert len(seen) == count, f"only {len(seen)} workers answered {path}"
-    return seen
 
 
 # -- the store, in this process --------------------------------------------

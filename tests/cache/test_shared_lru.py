@@ -9,7 +9,8 @@ import pytest
 
 from prefork.cache._appstore import AppStore
 from prefork.shared import shared_lru_cache
-from test_shared_api import APP, ask, every_worker, forked
+from procs import ask, every_worker
+from test_shared_api import APP, forked
 
 
 @pytest.fixture
