@@ -93,6 +93,16 @@ def app_cache_size(text):
     return value
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def field_name(text):
+    """A header field name (RFC 9110 §5.1: a token)."""
+    if not _TOKEN.match(str(text)):
+        raise ValueError
+    return str(text)
+
+
 def log_level(text):
     level = str(text).lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -277,6 +287,11 @@ SETTINGS = [
       "a size such as 16MB (at least 64KB), or 0 for a store per process",
       "Shared-memory store for application data (prefork.shared, @shared_lru_cache, the "
       "Django and Flask-Caching backends), apart from the response cache's.", "cache"),
+    S("cache_tag_header", "Cache-Tag", field_name, "a header field name",
+      "Response field whose tags (comma or space separated) an entry is purged by: PURGE with "
+      "this field, or prefork.shared.purge_tag().", "cache"),
+    S("cache_tag_keep", False, boolean, "a switch (true/false in env and config file)",
+      "Send the tag field on to clients (it is stripped otherwise).", "cache", switch=True),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

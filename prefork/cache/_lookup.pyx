@@ -14,19 +14,24 @@ Invariants:
   varied on, the request's normalized value equals the stored one
   (RFC 9111 §4.1); an absent header matches only an absent header;
 - a stored head never carries Date, Age, Connection or framing other than
-  its Content-Length: those are made fresh for every hit.
+  its Content-Length: those are made fresh for every hit, nor the tag field
+  (``--cache-tag-header``) unless ``--cache-tag-keep``;
+- an entry's bytes are key | vary spec | etag | tags | head | head304 |
+  body; its tags (each a 2-byte length and the tag) set two bits each of
+  the slot's tag_bloom, so a tag purge reads only the slots whose bits match.
 """
 import time
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 from libc.time cimport gmtime, strftime, time as c_time, time_t, tm
 from posix.unistd cimport getpid
 
 from prefork.cache._store cimport (FILL_BUSY, FILL_UNMARKED, FILL_WON, MARK_FILLING, SLOT_LIVE,
                                    SharedStore, Slot)
+from libc.stdint cimport uint16_t
 from prefork.http._fields cimport is_ows, lc, lower_is, next_element, parse_http_date, q_is_zero
 from prefork._speedups cimport Request
 
@@ -101,9 +106,11 @@ cdef Py_ssize_t write_age(unsigned char *p, double age) noexcept nogil:
 
 
 
-cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body_length):
+cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body_length,
+                           str unstored_tag):
     """(head, head304) as stored: b"200 OK\\r\\n" and the kept field lines;
-    None if a field cannot be sent as is."""
+    None if a field cannot be sent as is. ``unstored_tag``: the lowercase
+    tag field name when clients must not see it, else None."""
     cdef list lines = [status, b"\r\n"]
     cdef list kept = [b"304 Not Modified\r\n"]
     for name, value in headers:
@@ -112,7 +119,7 @@ cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body
         if not name or any(c in name + value for c in b"\r\n\0"):
             return None
         lower = name.lower().decode("latin-1")
-        if lower in UNSTORED:
+        if lower in UNSTORED or lower == unstored_tag:
             continue
         line = name + b": " + value + b"\r\n"
         lines.append(line)
@@ -121,6 +128,23 @@ cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body
     if code >= 200 and code != 204 and code != 304:
         lines.append(b"Content-Length: %d\r\n" % body_length)
     return b"".join(lines), b"".join(kept)
+
+
+cdef inline uint64_t tag_bits(uint64_t h) noexcept nogil:
+    """The two bits of a tag in a slot's tag_bloom."""
+    return (<uint64_t>1 << (h & 63)) | (<uint64_t>1 << ((h >> 6) & 63))
+
+
+cdef bytes encode_tags(list tags):
+    """Each tag as a 2-byte little-endian length and its bytes."""
+    return b"".join([len(tag).to_bytes(2, "little") + tag for tag in tags])
+
+
+def split_tags(value):
+    """The tags of one field value: separated by commas or whitespace
+    (Cloudflare's Cache-Tag uses commas, Varnish xkey and Fastly's
+    Surrogate-Key spaces), each at most 1024 bytes (longer ones are ignored)."""
+    return [tag for tag in as_bytes(value).replace(b",", b" ").split() if len(tag) <= 1024]
 
 
 cdef bytes as_bytes(object value):
@@ -152,7 +176,8 @@ cdef class SharedCache:
     def __init__(self, Py_ssize_t size_bytes, Py_ssize_t max_entry_bytes, *, int block_size=1024,
                  int fill_slots=64, double fill_timeout=5.0, double pass_time=10.0,
                  double lru_interval=1.0, bint x_cache=False, bint verify_reads=False,
-                 encodings=("br", "deflate", "gzip", "zstd"), server_name=None):
+                 encodings=("br", "deflate", "gzip", "zstd"), server_name=None,
+                 tag_header="Cache-Tag", bint keep_tags=False):
         self.shm = _SharedStore(size_bytes, max_entry_bytes, block_size, fill_slots, lru_interval)
         self.fill_timeout = fill_timeout
         self.pass_time = pass_time
@@ -164,6 +189,8 @@ cdef class SharedCache:
         self.server_line = b"Server: " + as_bytes(server_name) + b"\r\n" if server_name else b""
         self.date_second = -1
         self.date_line = b""
+        self.tag_name = tag_header.lower() if tag_header else None
+        self.keep_tags = keep_tags
 
     def __dealloc__(self):
         free(self.key_buf.data)
@@ -413,7 +440,7 @@ cdef class SharedCache:
         """Status line, stored fields, Age, Date, Server, Connection, X-Cache,
         CRLF, body: one bytes object, copied under the lock."""
         cdef Slot *s = &self.shm.slots[i]
-        cdef uint32_t hoff = s.key_len + s.vary_len + s.etag_len, hlen = s.head_len
+        cdef uint32_t hoff = s.key_len + s.vary_len + s.etag_len + s.tags_len, hlen = s.head_len
         cdef uint32_t boff = hoff + s.head_len + s.head304_len, blen = s.length - boff
         cdef unsigned char age_line[32]
         cdef Py_ssize_t alen = write_age(age_line, age), total
@@ -568,6 +595,7 @@ cdef class SharedCache:
                  object status, list headers, bytes body, double now,
                  bint fill, uint64_t fill_seq, uint64_t fill_generation) except -1:
         cdef Py_ssize_t klen, total, offset
+        cdef uint64_t bloom
         cdef uint64_t h
         cdef int32_t i
         cdef Slot *s
@@ -578,14 +606,19 @@ cdef class SharedCache:
         if len(status_bytes) < 3 or not status_bytes[:3].isdigit() or any(c in status_bytes for c in b"\r\n\0"):
             return 0
         code = int(status_bytes[:3])
-        heads = serialize_heads(status_bytes, code, headers, len(body))
+        heads = serialize_heads(status_bytes, code, headers, len(body),
+                                None if self.keep_tags else self.tag_name)
+
         vary = self.vary_spec(decision.vary, request_headers)
         klen = self.make_key(host, target)
         if heads is None or vary is None or klen < 0:
             return 0
+        tag_items = self.tag_list(headers)
+        bloom = self.bloom_of(tag_items)
         key = PyBytes_FromStringAndSize(<char *>self.key_buf.data, klen)
         etag = as_bytes(decision.etag) or b""
-        parts = (key, vary, etag, heads[0], heads[1], body)
+        tags = encode_tags(tag_items)
+        parts = (key, vary, etag, tags, heads[0], heads[1], body)
         total = sum([len(part) for part in parts])
         h = self.shm.hash(self.key_buf.data, klen)
         self.shm.lock()
@@ -607,7 +640,8 @@ cdef class SharedCache:
                 self.shm.write(i, <uint32_t>offset, <const unsigned char *>PyBytes_AS_STRING(part), len(part))
                 offset += len(part)
             s = &self.shm.slots[i]
-            s.key_len, s.vary_len, s.etag_len = klen, len(vary), len(etag)
+            s.key_len, s.vary_len, s.etag_len, s.tags_len = klen, len(vary), len(etag), len(tags)
+            s.tag_bloom = bloom
             s.head_len, s.head304_len = len(heads[0]), len(heads[1])
             s.status = code
             s.flags = (ENTRY_AUTH_OK if decision.shared_auth else 0) | \
@@ -649,6 +683,87 @@ cdef class SharedCache:
                 self.shm.hdr.counters.invalidations += dropped
         finally:
             self.shm.unlock()
+        if self.bus is not None:
+            # The other hosts drop it too (--cache-redis); this never waits.
+            self.bus.send(b"P" if purge else b"U", (host or b"") + b"\n" + target)
+        return dropped
+
+    # -- tags (Varnish xkey, CDN surrogate keys) --------------------------------
+
+    cdef list tag_list(self, list headers):
+        """The tags a response names in its tag field, without repeats."""
+        cdef list tags = []
+        if self.tag_name is None:
+            return tags
+        for name, value in headers:
+            name = name.decode("latin-1") if type(name) is bytes else name
+            if (<str>name).lower() == self.tag_name:
+                for tag in split_tags(value):
+                    if tag not in tags:
+                        tags.append(tag)
+        return tags
+
+    cdef uint64_t bloom_of(self, list tags) except? 0:
+        cdef uint64_t bloom = 0
+        for tag in tags:
+            bloom |= tag_bits(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(tag), len(tag)))
+        return bloom
+
+    cdef bint has_tag(self, int32_t i, list tags) except -1:
+        """Does entry i's tag list name one of ``tags``? (Lock held.)"""
+        cdef Slot *s = &self.shm.slots[i]
+        cdef Py_ssize_t p = 0, n
+        cdef uint16_t length
+        reserve(&self.meta_buf, s.tags_len)
+        self.shm.read(i, s.key_len + s.vary_len + s.etag_len, self.meta_buf.data, s.tags_len)
+        while p + 2 <= s.tags_len:
+            memcpy(&length, self.meta_buf.data + p, 2)
+            p += 2
+            for tag in tags:
+                n = PyBytes_GET_SIZE(tag)
+                if n == length and not memcmp(PyBytes_AS_STRING(tag), self.meta_buf.data + p, n):
+                    return True
+            p += length
+        return False
+
+    cdef int drop_tags(self, list tags) except -1:
+        """Drop every entry tagged with one of ``tags``. One pass over the
+        slots, reading only the metadata of each (a 64-bit bloom of its
+        tags); an entry whose bits match has its tag list compared. Fills
+        under way store nothing: their responses may carry a purged tag."""
+        cdef Py_ssize_t n = len(tags), k
+        cdef uint64_t *bits
+        cdef int32_t i
+        cdef int dropped = 0
+        cdef Slot *s
+        if n == 0:
+            return 0
+        bits = <uint64_t *>malloc(n * sizeof(uint64_t))
+        if bits == NULL:
+            raise MemoryError()
+        for k in range(n):
+            bits[k] = tag_bits(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(tags[k]),
+                                             PyBytes_GET_SIZE(tags[k])))
+        self.shm.lock()
+        try:
+            self.shm.hdr.drop_generation += 1
+            for k in range(self.shm.hdr.nfills):
+                if self.shm.fills[k].state == MARK_FILLING:
+                    self.shm.fills[k].voided = 1
+            for i in range(self.shm.hdr.nslots):
+                s = &self.shm.slots[i]
+                if s.state != SLOT_LIVE or s.tags_len == 0:
+                    continue
+                for k in range(n):
+                    if s.tag_bloom & bits[k] == bits[k]:
+                        if self.has_tag(i, tags):
+                            self.shm.remove(i)
+                            dropped += 1
+                        break
+            self.shm.hdr.counters.purges += dropped
+        finally:
+            self.shm.unlock()
+            free(bits)
         return dropped
 
     cdef int claim_fill(self, uint64_t h, double now) except -1:
@@ -726,6 +841,20 @@ cdef class SharedCache:
 
     def purge(self, host, target):
         return self.drop(as_bytes(host), as_bytes(target), True)
+
+    def purge_tags(self, tags):
+        """Drop every entry tagged with one of ``tags`` (str or bytes, each
+        a tag or a field value listing several); the other hosts too
+        (--cache-redis). Returns how many this store dropped."""
+        cdef list wanted = []
+        for value in tags:
+            for tag in split_tags(value):
+                if tag not in wanted:
+                    wanted.append(tag)
+        dropped = self.drop_tags(wanted)
+        if self.bus is not None and wanted:
+            self.bus.send(b"T", b" ".join(wanted))
+        return dropped
 
     def begin_fill(self, bytes key, now=None):
         return self.claim_fill(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(key), len(key)),

@@ -21,7 +21,9 @@ def open_shared_cache(settings):
     cache = SharedCache(settings.cache_size, settings.cache_max_entry,
                         fill_timeout=settings.cache_lock_timeout,
                         x_cache=settings.cache_x_header,
-                        server_name=settings.server_header or None)
+                        server_name=settings.server_header or None,
+                        tag_header=settings.cache_tag_header,
+                        keep_tags=settings.cache_tag_keep)
     log.info("response cache: %d bytes shared by all workers", settings.cache_size)
     return cache
 
@@ -66,6 +68,8 @@ def reload_cache(arbiter, settings):
     # the app's responses (workers forked from now on see the new line).
     cache.server_line = server_line(settings)
     cache.fill_timeout = settings.cache_lock_timeout
+    cache.tag_name = settings.cache_tag_header.lower()
+    cache.keep_tags = settings.cache_tag_keep
     if settings.cache_size != arbiter.settings.cache_size:
         log.warning("reload: a new --cache-size takes effect on restart; keeping %d bytes",
                     arbiter.settings.cache_size)

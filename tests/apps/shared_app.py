@@ -14,7 +14,8 @@ worker answered and ask until every worker has.
   comparison);
 - ``/purge-tag?tag=T``: prefork.shared.purge_tag(T);
 - ``/tagged/...``: a cacheable response carrying ``Cache-Tag: $TAGS``
-  (the ``tags`` query parameter, spaces as ``+``).
+  (the ``tags`` query parameter, spaces as ``+``; the field's name is
+  $TAG_HEADER when set).
 """
 import functools
 import json
@@ -25,6 +26,7 @@ from urllib.parse import parse_qs
 from prefork import shared
 
 SQUARE_SLEEP = float(os.environ.get("SQUARE_SLEEP", "0.2"))
+TAG_HEADER = os.environ.get("TAG_HEADER", "Cache-Tag")
 VALUE_SIZE = int(os.environ.get("SQUARE_VALUE_SIZE", "0"))
 calls = {}
 
@@ -89,7 +91,7 @@ def app(environ, start_response):
         body = f"{path} from {os.getpid()} at {time.time()}".encode()
         start_response("200 OK", [("Content-Type", "text/plain"),
                                   ("Cache-Control", "max-age=60"),
-                                  ("Cache-Tag", q.get("tags", "")),
+                                  (TAG_HEADER, q.get("tags", "")),
                                   ("Content-Length", str(len(body)))])
         return [body]
     try:
