@@ -103,6 +103,23 @@ def field_name(text):
     return str(text)
 
 
+_REDIS_URL = re.compile(r"^(rediss?://[^/?#\s]+(/\d+)?(\?\S*)?|unix://\S+)$")
+
+
+def redis_url(text):
+    """redis://HOST:PORT/DB (rediss:// for TLS, unix://PATH), or empty; the
+    redis package must be installed (the master checks; the relay imports it)."""
+    text = str(text).strip()
+    if not text:
+        return ""
+    if not _REDIS_URL.match(text):
+        raise ValueError
+    import importlib.util
+    if importlib.util.find_spec("redis") is None:
+        raise ValueError
+    return text
+
+
 def log_level(text):
     level = str(text).lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -292,6 +309,13 @@ SETTINGS = [
       "this field, or prefork.shared.purge_tag().", "cache"),
     S("cache_tag_keep", False, boolean, "a switch (true/false in env and config file)",
       "Send the tag field on to clients (it is stripped otherwise).", "cache", switch=True),
+    S("cache_redis", "", redis_url,
+      "redis://HOST:PORT/DB (or rediss://, unix://PATH) with the redis package installed "
+      "(pip install 'prefork[redis]'), or empty",
+      "Publish every invalidation (unsafe methods, PURGE, tag purges, prefork.shared writes and "
+      "clears) to the other hosts through Redis, and apply theirs.", "cache"),
+    S("cache_redis_channel", "prefork:invalidations", str, "a Redis channel name",
+      "The channel the hosts of one site share for --cache-redis.", "cache"),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

@@ -55,6 +55,10 @@ def reload_cache(arbiter, settings):
     size needs a restart, since a mapping cannot grow under the workers that
     share it. The app store is never emptied by a reload: it holds the
     app's data, which the new code may well still use."""
+    for name in ("cache_redis", "cache_redis_channel"):
+        if getattr(settings, name) != getattr(arbiter.settings, name):
+            log.warning("reload: a new --%s takes effect on restart", name.replace("_", "-"))
+            setattr(settings, name, getattr(arbiter.settings, name))
     if settings.app_cache_size != arbiter.settings.app_cache_size:
         log.warning("reload: a new --app-cache-size takes effect on restart; keeping %d bytes",
                     arbiter.settings.app_cache_size)
