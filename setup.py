@@ -9,7 +9,7 @@ MODULES = [
     "http._response", "http._fields", "http._connection",
     "worker._loop", "worker._service",
     "wsgi._bridge",
-    "cache._store", "cache._lookup", "cache._gate", "cache._appstore",
+    "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
 ]
 
 DIRECTIVES = {

@@ -91,10 +91,6 @@ cdef class SharedCache:
                  bint fill, uint64_t fill_seq, uint64_t fill_generation) except -1
     # (c) unsafe method succeeded / PURGE: drop every variant; returns how many.
     cdef int drop(self, bytes host, bytes target, bint purge) except -1
-    # Tag purge: drop every entry whose tag list names one of ``tags``
-    # (bytes); a scan of the slots that reads only those whose bloom bits match.
-    cdef int drop_tags(self, list tags) except -1
-    cdef list tag_list(self, list headers)
     # Stampede control by key hash (key_hash, fill_seq after a lookup). A
     # claim is a FILL_* answer of prefork/cache/_store.pxd.
     cdef int claim_fill(self, uint64_t h, double now) except -1
@@ -115,5 +111,3 @@ cdef class SharedCache:
                      double age, bint stale, list headers)
     cdef bytes date(self)
     cdef bytes vary_spec(self, object names, list request_headers)
-    cdef uint64_t bloom_of(self, list tags) except? 0
-    cdef bint has_tag(self, int32_t i, list tags) except -1

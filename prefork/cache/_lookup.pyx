@@ -17,25 +17,25 @@ Invariants:
   its Content-Length: those are made fresh for every hit, nor the tag field
   (``--cache-tag-header``) unless ``--cache-tag-keep``;
 - an entry's bytes are key | vary spec | etag | tags | head | head304 |
-  body; its tags (each a 2-byte length and the tag) set two bits each of
-  the slot's tag_bloom, so a tag purge reads only the slots whose bits match.
+  body; its tags and their bloom are prefork/cache/_tags.pyx's.
 """
 import time
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
 from libc.time cimport gmtime, strftime, time as c_time, time_t, tm
 from posix.unistd cimport getpid
 
 from prefork.cache._store cimport (FILL_BUSY, FILL_UNMARKED, FILL_WON, MARK_FILLING, SLOT_LIVE,
                                    SharedStore, Slot)
-from libc.stdint cimport uint16_t
+from prefork.cache._tags cimport bloom_of, drop_tagged, encode_tags, tags_in
 from prefork.http._fields cimport is_ows, lc, lower_is, next_element, parse_http_date, q_is_zero
 from prefork._speedups cimport Request
 
 from prefork.cache._store import SharedStore as _SharedStore
+from prefork.cache._tags import split_tags
 
 
 # Re-exported for Python callers (the cdef enum is the C-level name).
@@ -128,23 +128,6 @@ cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body
     if code >= 200 and code != 204 and code != 304:
         lines.append(b"Content-Length: %d\r\n" % body_length)
     return b"".join(lines), b"".join(kept)
-
-
-cdef inline uint64_t tag_bits(uint64_t h) noexcept nogil:
-    """The two bits of a tag in a slot's tag_bloom."""
-    return (<uint64_t>1 << (h & 63)) | (<uint64_t>1 << ((h >> 6) & 63))
-
-
-cdef bytes encode_tags(list tags):
-    """Each tag as a 2-byte little-endian length and its bytes."""
-    return b"".join([len(tag).to_bytes(2, "little") + tag for tag in tags])
-
-
-def split_tags(value):
-    """The tags of one field value: separated by commas or whitespace
-    (Cloudflare's Cache-Tag uses commas, Varnish xkey and Fastly's
-    Surrogate-Key spaces), each at most 1024 bytes (longer ones are ignored)."""
-    return [tag for tag in as_bytes(value).replace(b",", b" ").split() if len(tag) <= 1024]
 
 
 cdef bytes as_bytes(object value):
@@ -613,8 +596,8 @@ cdef class SharedCache:
         klen = self.make_key(host, target)
         if heads is None or vary is None or klen < 0:
             return 0
-        tag_items = self.tag_list(headers)
-        bloom = self.bloom_of(tag_items)
+        tag_items = tags_in(headers, self.tag_name)
+        bloom = bloom_of(self.shm, tag_items)
         key = PyBytes_FromStringAndSize(<char *>self.key_buf.data, klen)
         etag = as_bytes(decision.etag) or b""
         tags = encode_tags(tag_items)
@@ -686,84 +669,6 @@ cdef class SharedCache:
         if self.bus is not None:
             # The other hosts drop it too (--cache-redis); this never waits.
             self.bus.send(b"P" if purge else b"U", (host or b"") + b"\n" + target)
-        return dropped
-
-    # -- tags (Varnish xkey, CDN surrogate keys) --------------------------------
-
-    cdef list tag_list(self, list headers):
-        """The tags a response names in its tag field, without repeats."""
-        cdef list tags = []
-        if self.tag_name is None:
-            return tags
-        for name, value in headers:
-            name = name.decode("latin-1") if type(name) is bytes else name
-            if (<str>name).lower() == self.tag_name:
-                for tag in split_tags(value):
-                    if tag not in tags:
-                        tags.append(tag)
-        return tags
-
-    cdef uint64_t bloom_of(self, list tags) except? 0:
-        cdef uint64_t bloom = 0
-        for tag in tags:
-            bloom |= tag_bits(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(tag), len(tag)))
-        return bloom
-
-    cdef bint has_tag(self, int32_t i, list tags) except -1:
-        """Does entry i's tag list name one of ``tags``? (Lock held.)"""
-        cdef Slot *s = &self.shm.slots[i]
-        cdef Py_ssize_t p = 0, n
-        cdef uint16_t length
-        reserve(&self.meta_buf, s.tags_len)
-        self.shm.read(i, s.key_len + s.vary_len + s.etag_len, self.meta_buf.data, s.tags_len)
-        while p + 2 <= s.tags_len:
-            memcpy(&length, self.meta_buf.data + p, 2)
-            p += 2
-            for tag in tags:
-                n = PyBytes_GET_SIZE(tag)
-                if n == length and not memcmp(PyBytes_AS_STRING(tag), self.meta_buf.data + p, n):
-                    return True
-            p += length
-        return False
-
-    cdef int drop_tags(self, list tags) except -1:
-        """Drop every entry tagged with one of ``tags``. One pass over the
-        slots, reading only the metadata of each (a 64-bit bloom of its
-        tags); an entry whose bits match has its tag list compared. Fills
-        under way store nothing: their responses may carry a purged tag."""
-        cdef Py_ssize_t n = len(tags), k
-        cdef uint64_t *bits
-        cdef int32_t i
-        cdef int dropped = 0
-        cdef Slot *s
-        if n == 0:
-            return 0
-        bits = <uint64_t *>malloc(n * sizeof(uint64_t))
-        if bits == NULL:
-            raise MemoryError()
-        for k in range(n):
-            bits[k] = tag_bits(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(tags[k]),
-                                             PyBytes_GET_SIZE(tags[k])))
-        self.shm.lock()
-        try:
-            self.shm.hdr.drop_generation += 1
-            for k in range(self.shm.hdr.nfills):
-                if self.shm.fills[k].state == MARK_FILLING:
-                    self.shm.fills[k].voided = 1
-            for i in range(self.shm.hdr.nslots):
-                s = &self.shm.slots[i]
-                if s.state != SLOT_LIVE or s.tags_len == 0:
-                    continue
-                for k in range(n):
-                    if s.tag_bloom & bits[k] == bits[k]:
-                        if self.has_tag(i, tags):
-                            self.shm.remove(i)
-                            dropped += 1
-                        break
-            self.shm.hdr.counters.purges += dropped
-        finally:
-            self.shm.unlock()
-            free(bits)
         return dropped
 
     cdef int claim_fill(self, uint64_t h, double now) except -1:
@@ -851,7 +756,7 @@ cdef class SharedCache:
             for tag in split_tags(value):
                 if tag not in wanted:
                     wanted.append(tag)
-        dropped = self.drop_tags(wanted)
+        dropped = drop_tagged(self.shm, wanted) if wanted else 0
         if self.bus is not None and wanted:
             self.bus.send(b"T", b" ".join(wanted))
         return dropped

@@ -39,7 +39,7 @@ def open_app_store(settings, response_cache=None):
         return default
     if not default.is_open:
         default.open(settings.app_cache_size)
-        log.info("app cache: %d bytes shared by all workers (prefork.shared)",
+        log.info("app cache (prefork.shared): %d bytes of shared memory",
                  settings.app_cache_size)
     return default
 
