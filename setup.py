@@ -10,7 +10,7 @@ MODULES = [
     "worker._loop", "worker._service",
     "wsgi._bridge",
     "asgi._scope", "asgi._connection",
-    "cache._store", "cache._lookup", "cache._gate",
+    "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
 ]
 
 DIRECTIVES = {

@@ -21,5 +21,8 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
     ) from exc
 
 from prefork._speedups import HTTPError, RequestParser  # noqa: E402
+# The shared cache for application code (prefork/shared.py).
+from prefork import shared  # noqa: E402
+from prefork.shared import purge_tag, shared_lru_cache  # noqa: E402
 
-__all__ = ["HTTPError", "RequestParser", "__version__"]
+__all__ = ["HTTPError", "RequestParser", "__version__", "shared", "shared_lru_cache", "purge_tag"]

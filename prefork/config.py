@@ -85,6 +85,41 @@ def size(text):
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
+def app_cache_size(text):
+    """0 (a store per process) or a size of at least 64KB."""
+    value = size(text)
+    if 0 < value < 64 << 10:
+        raise ValueError
+    return value
+
+
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def field_name(text):
+    """A header field name (RFC 9110 §5.1: a token)."""
+    if not _TOKEN.match(str(text)):
+        raise ValueError
+    return str(text)
+
+
+_REDIS_URL = re.compile(r"^(rediss?://[^/?#\s]+(/\d+)?(\?\S*)?|unix://\S+)$")
+
+
+def redis_url(text):
+    """redis://HOST:PORT/DB (rediss:// for TLS, unix://PATH), or empty; the
+    redis package must be installed (the master checks; the relay imports it)."""
+    text = str(text).strip()
+    if not text:
+        return ""
+    if not _REDIS_URL.match(text):
+        raise ValueError
+    import importlib.util
+    if importlib.util.find_spec("redis") is None:
+        raise ValueError
+    return text
+
+
 def log_level(text):
     level = str(text).lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -281,6 +316,22 @@ SETTINGS = [
       "cache", multiple=True),
     S("cache_stats_path", "", str, "a path such as /_prefork/cache, or empty for none",
       "Path where allowed clients read the cache counters as JSON.", "cache"),
+    S("app_cache_size", 16 << 20, app_cache_size,
+      "a size such as 16MB (at least 64KB), or 0 for a store per process",
+      "Shared-memory store for application data (prefork.shared, @shared_lru_cache, the "
+      "Django and Flask-Caching backends), apart from the response cache's.", "cache"),
+    S("cache_tag_header", "Cache-Tag", field_name, "a header field name",
+      "Response field whose tags (comma or space separated) an entry is purged by: PURGE with "
+      "this field, or prefork.shared.purge_tag().", "cache"),
+    S("cache_tag_keep", False, boolean, "a switch (true/false in env and config file)",
+      "Send the tag field on to clients (it is stripped otherwise).", "cache", switch=True),
+    S("cache_redis", "", redis_url,
+      "redis://HOST:PORT/DB (or rediss://, unix://PATH) with the redis package installed "
+      "(pip install 'prefork[redis]'), or empty",
+      "Publish every invalidation (unsafe methods, PURGE, tag purges, prefork.shared writes and "
+      "clears) to the other hosts through Redis, and apply theirs.", "cache"),
+    S("cache_redis_channel", "prefork:invalidations", str, "a Redis channel name",
+      "The channel the hosts of one site share for --cache-redis.", "cache"),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

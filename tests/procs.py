@@ -139,3 +139,22 @@ class Load:
     def record_failure(self, what):
         with self.lock:
             self.failures.append(what)
+
+
+def ask(server, path):
+    """GET ``path`` on a new connection; the JSON body of its 200 response."""
+    import json
+    status, body = get(server.port, path, host=server.host)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def every_worker(server, path, count, timeout=15.0):
+    """{pid: reply} of ``ask(server, path)`` once ``count`` workers have answered."""
+    seen = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < count and time.monotonic() < deadline:
+        reply = ask(server, path)
+        seen[reply["pid"]] = reply
+    assert len(seen) == count, f"only {len(seen)} workers answered {path}"
+    return seen

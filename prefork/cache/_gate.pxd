@@ -50,6 +50,9 @@ cdef class CacheGate:
     cdef bint x_header
     cdef readonly Py_ssize_t max_entry
     cdef double lock_timeout        # --cache-lock-timeout
+    cdef str tag_name               # --cache-tag-header, lowercase (None: no tags)
+    cdef bytes tag_field            # the same, as request header names come
+    cdef bint strip_tags            # not --cache-tag-keep: clients never see the tag field
     # What a background refresh needs: the worker's loop, app, environ
     # builder and thread pool (None: refreshes run inline, on the loop).
     cdef object loop
@@ -79,4 +82,5 @@ cdef class CacheGate:
     cdef int arm(self, double at) except -1
     cdef int rearm(self) except -1
     cdef object answer_control(self, Request req, str remote, bint keep_alive)
+    cdef list request_tags(self, Request req)
     cdef bytes simple(self, Request req, int code, bytes body, str content_type, bint keep_alive)

@@ -5,7 +5,9 @@ A connection calls it at a few points of a request: before the app
 note to wait), to park a request that must wait (``wait``), when the app's
 head is known (``on_head``: capture the body if the policy may store it),
 per body chunk (``capture``) and at the end (``on_finish``: store, end the
-fill, invalidate after unsafe methods, RFC 9111 §4.4). A hit is answered
+fill, invalidate after unsafe methods, RFC 9111 §4.4). PURGE drops one URI,
+or with the tag field (``--cache-tag-header``) every entry carrying one of
+its tags. A hit is answered
 from compiled code (prefork/cache/_lookup.pyx) before any environ is built;
 the policy (prefork/cache/policy.py) runs only on misses.
 
@@ -112,6 +114,9 @@ cdef class CacheGate:
         self.x_header = settings.cache_x_header
         self.max_entry = settings.cache_max_entry
         self.lock_timeout = settings.cache_lock_timeout
+        self.tag_name = cache.tag_name
+        self.tag_field = cache.tag_name.encode("latin-1") if cache.tag_name else None
+        self.strip_tags = cache.tag_name is not None and not cache.keep_tags
         self.loop = loop
         self.app = app
         self.environ = environ
@@ -372,6 +377,13 @@ cdef class CacheGate:
                 t.capturing = True
             else:
                 self.abandon(t)     # not storable: the waiters go to the app now
+        if self.strip_tags:
+            # The tag field is for this cache (and tag purges), not for
+            # clients; on_finish still reads it from the app's own list.
+            for name, value in headers:
+                if name.lower() == self.tag_name:
+                    headers = [(n, v) for n, v in headers if n.lower() != self.tag_name]
+                    break
         if self.x_header and t.state is not None:
             return headers + [("X-Cache", t.state)]
         return headers
@@ -443,10 +455,28 @@ cdef class CacheGate:
 
     # -- the server's own answers -------------------------------------------
 
+    cdef list request_tags(self, Request req):
+        """The tags a PURGE names in its tag field, or None without one."""
+        cdef list tags = None
+        if self.tag_field is None:
+            return None
+        for name, value in req.headers:
+            if (<bytes>name).lower() == self.tag_field:
+                tags = (tags or []) + [value]
+        return tags
+
     cdef object answer_control(self, Request req, str remote, bint keep_alive):
-        """PURGE of one URI and the counters, for allowed addresses only."""
+        """PURGE of one URI or of tags, and the counters, for allowed
+        addresses only."""
         if remote not in self.allow:
             return self.simple(req, 403, b"403 Forbidden\n", "text/plain", keep_alive)
+        tags = self.request_tags(req) if req.method == b"PURGE" else None
+        if tags is not None:
+            # Varnish xkey's purge: every entry carrying one of the tags, in
+            # every worker (and host); the target is not looked at.
+            dropped = self.cache.purge_tags(tags)
+            return self.simple(req, 200, b'{"purged": %d}\n' % dropped, "application/json",
+                               keep_alive)
         if req.method == b"PURGE":
             dropped = self.cache.drop(req.host or b"", req.target, True)
             if not dropped:

@@ -57,6 +57,9 @@ cdef class SharedCache:
     cdef public double fill_timeout     # the lock timeout: a fill marker is void after it
     cdef readonly double pass_time      # a fill that ended unstored lets misses by unwaited this long
     cdef public bytes server_line       # b"Server: name\r\n" or b"", added to hits
+    cdef public str tag_name            # the tag field's name, lowercase (--cache-tag-header)
+    cdef public bint keep_tags          # store (and send) the tag field (--cache-tag-keep)
+    cdef public object bus              # prefork.cache.bus.InvalidationBus (--cache-redis), or None
     cdef list codings                   # content codings Accept-Encoding is reduced to, sorted
     cdef long date_second
     cdef bytes date_line

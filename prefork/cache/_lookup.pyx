@@ -14,7 +14,10 @@ Invariants:
   varied on, the request's normalized value equals the stored one
   (RFC 9111 §4.1); an absent header matches only an absent header;
 - a stored head never carries Date, Age, Connection or framing other than
-  its Content-Length: those are made fresh for every hit.
+  its Content-Length: those are made fresh for every hit, nor the tag field
+  (``--cache-tag-header``) unless ``--cache-tag-keep``;
+- an entry's bytes are key | vary spec | etag | tags | head | head304 |
+  body; its tags and their bloom are prefork/cache/_tags.pyx's.
 """
 import time
 
@@ -27,10 +30,12 @@ from posix.unistd cimport getpid
 
 from prefork.cache._store cimport (FILL_BUSY, FILL_UNMARKED, FILL_WON, MARK_FILLING, SLOT_LIVE,
                                    SharedStore, Slot)
+from prefork.cache._tags cimport bloom_of, drop_tagged, encode_tags, tags_in
 from prefork.http._fields cimport is_ows, lc, lower_is, next_element, parse_http_date, q_is_zero
 from prefork._speedups cimport Request
 
 from prefork.cache._store import SharedStore as _SharedStore
+from prefork.cache._tags import split_tags
 
 
 # Re-exported for Python callers (the cdef enum is the C-level name).
@@ -101,9 +106,11 @@ cdef Py_ssize_t write_age(unsigned char *p, double age) noexcept nogil:
 
 
 
-cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body_length):
+cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body_length,
+                           str unstored_tag):
     """(head, head304) as stored: b"200 OK\\r\\n" and the kept field lines;
-    None if a field cannot be sent as is."""
+    None if a field cannot be sent as is. ``unstored_tag``: the lowercase
+    tag field name when clients must not see it, else None."""
     cdef list lines = [status, b"\r\n"]
     cdef list kept = [b"304 Not Modified\r\n"]
     for name, value in headers:
@@ -112,7 +119,7 @@ cdef tuple serialize_heads(bytes status, int code, list headers, Py_ssize_t body
         if not name or any(c in name + value for c in b"\r\n\0"):
             return None
         lower = name.lower().decode("latin-1")
-        if lower in UNSTORED:
+        if lower in UNSTORED or lower == unstored_tag:
             continue
         line = name + b": " + value + b"\r\n"
         lines.append(line)
@@ -152,7 +159,8 @@ cdef class SharedCache:
     def __init__(self, Py_ssize_t size_bytes, Py_ssize_t max_entry_bytes, *, int block_size=1024,
                  int fill_slots=64, double fill_timeout=5.0, double pass_time=10.0,
                  double lru_interval=1.0, bint x_cache=False, bint verify_reads=False,
-                 encodings=("br", "deflate", "gzip", "zstd"), server_name=None):
+                 encodings=("br", "deflate", "gzip", "zstd"), server_name=None,
+                 tag_header="Cache-Tag", bint keep_tags=False):
         self.shm = _SharedStore(size_bytes, max_entry_bytes, block_size, fill_slots, lru_interval)
         self.fill_timeout = fill_timeout
         self.pass_time = pass_time
@@ -164,6 +172,8 @@ cdef class SharedCache:
         self.server_line = b"Server: " + as_bytes(server_name) + b"\r\n" if server_name else b""
         self.date_second = -1
         self.date_line = b""
+        self.tag_name = tag_header.lower() if tag_header else None
+        self.keep_tags = keep_tags
 
     def __dealloc__(self):
         free(self.key_buf.data)
@@ -413,7 +423,7 @@ cdef class SharedCache:
         """Status line, stored fields, Age, Date, Server, Connection, X-Cache,
         CRLF, body: one bytes object, copied under the lock."""
         cdef Slot *s = &self.shm.slots[i]
-        cdef uint32_t hoff = s.key_len + s.vary_len + s.etag_len, hlen = s.head_len
+        cdef uint32_t hoff = s.key_len + s.vary_len + s.etag_len + s.tags_len, hlen = s.head_len
         cdef uint32_t boff = hoff + s.head_len + s.head304_len, blen = s.length - boff
         cdef unsigned char age_line[32]
         cdef Py_ssize_t alen = write_age(age_line, age), total
@@ -568,6 +578,7 @@ cdef class SharedCache:
                  object status, list headers, bytes body, double now,
                  bint fill, uint64_t fill_seq, uint64_t fill_generation) except -1:
         cdef Py_ssize_t klen, total, offset
+        cdef uint64_t bloom
         cdef uint64_t h
         cdef int32_t i
         cdef Slot *s
@@ -578,14 +589,19 @@ cdef class SharedCache:
         if len(status_bytes) < 3 or not status_bytes[:3].isdigit() or any(c in status_bytes for c in b"\r\n\0"):
             return 0
         code = int(status_bytes[:3])
-        heads = serialize_heads(status_bytes, code, headers, len(body))
+        heads = serialize_heads(status_bytes, code, headers, len(body),
+                                None if self.keep_tags else self.tag_name)
+
         vary = self.vary_spec(decision.vary, request_headers)
         klen = self.make_key(host, target)
         if heads is None or vary is None or klen < 0:
             return 0
+        tag_items = tags_in(headers, self.tag_name)
+        bloom = bloom_of(self.shm, tag_items)
         key = PyBytes_FromStringAndSize(<char *>self.key_buf.data, klen)
         etag = as_bytes(decision.etag) or b""
-        parts = (key, vary, etag, heads[0], heads[1], body)
+        tags = encode_tags(tag_items)
+        parts = (key, vary, etag, tags, heads[0], heads[1], body)
         total = sum([len(part) for part in parts])
         h = self.shm.hash(self.key_buf.data, klen)
         self.shm.lock()
@@ -607,7 +623,8 @@ cdef class SharedCache:
                 self.shm.write(i, <uint32_t>offset, <const unsigned char *>PyBytes_AS_STRING(part), len(part))
                 offset += len(part)
             s = &self.shm.slots[i]
-            s.key_len, s.vary_len, s.etag_len = klen, len(vary), len(etag)
+            s.key_len, s.vary_len, s.etag_len, s.tags_len = klen, len(vary), len(etag), len(tags)
+            s.tag_bloom = bloom
             s.head_len, s.head304_len = len(heads[0]), len(heads[1])
             s.status = code
             s.flags = (ENTRY_AUTH_OK if decision.shared_auth else 0) | \
@@ -649,6 +666,9 @@ cdef class SharedCache:
                 self.shm.hdr.counters.invalidations += dropped
         finally:
             self.shm.unlock()
+        if self.bus is not None:
+            # The other hosts drop it too (--cache-redis); this never waits.
+            self.bus.send(b"P" if purge else b"U", (host or b"") + b"\n" + target)
         return dropped
 
     cdef int claim_fill(self, uint64_t h, double now) except -1:
@@ -726,6 +746,20 @@ cdef class SharedCache:
 
     def purge(self, host, target):
         return self.drop(as_bytes(host), as_bytes(target), True)
+
+    def purge_tags(self, tags):
+        """Drop every entry tagged with one of ``tags`` (str or bytes, each
+        a tag or a field value listing several); the other hosts too
+        (--cache-redis). Returns how many this store dropped."""
+        cdef list wanted = []
+        for value in tags:
+            for tag in split_tags(value):
+                if tag not in wanted:
+                    wanted.append(tag)
+        dropped = drop_tagged(self.shm, wanted) if wanted else 0
+        if self.bus is not None and wanted:
+            self.bus.send(b"T", b" ".join(wanted))
+        return dropped
 
     def begin_fill(self, bytes key, now=None):
         return self.claim_fill(self.shm.hash(<const unsigned char *>PyBytes_AS_STRING(key), len(key)),

@@ -53,7 +53,10 @@ cdef struct Slot:
     uint32_t length             # total bytes
     uint32_t key_len, vary_len, etag_len, head_len, head304_len
     uint32_t status             # HTTP status code of the stored response
-    uint32_t flags              # ENTRY_* flags of prefork/cache/_lookup.pyx
+    uint32_t flags              # ENTRY_* flags of _lookup.pyx, or the value kind of _appstore.pyx
+    uint32_t tags_len           # bytes of the entry's tag list (after its etag)
+    uint32_t group              # the Group it counts in (1-based), 0 for none
+    uint64_t tag_bloom          # two bits per tag hash: a tag purge reads only the slots it hits
     double stored_at            # monotonic time of the store
     double last_used            # monotonic time of the last LRU move
     double initial_age          # Age the response already had when stored
@@ -85,6 +88,14 @@ cdef struct FillMarker:
     int32_t voided              # the key was invalidated during the fill: do not store it
 
 
+# A bounded namespace (one @shared_lru_cache function): its entries are
+# counted, so its maxsize holds across every process.
+cdef struct Group:
+    uint64_t name               # a hash of its name, the same on every host; 0: free
+    int64_t entries             # live entries counting in it
+    int64_t maxsize             # 0: bounded only by the store
+
+
 cdef struct StoreHeader:
     uint64_t magic
     pthread_mutex_t mutex       # robust, process-shared
@@ -92,7 +103,7 @@ cdef struct StoreHeader:
     uint64_t seed               # random, shared: keys hash the same in every process
     uint64_t rng
     int64_t size_bytes, max_entry_bytes
-    int32_t block_size, nblocks, nslots, nbuckets, nfills
+    int32_t block_size, nblocks, nslots, nbuckets, nfills, ngroups
     int32_t free_slot, free_block, nfree_blocks
     int32_t lru_head, lru_tail  # most / least recently used
     double lru_interval         # an entry moves to the LRU head at most once per interval
@@ -110,6 +121,7 @@ cdef class SharedStore:
     cdef int32_t *block_next    # chain of each entry's blocks (and the free list)
     cdef int32_t *buckets
     cdef FillMarker *fills
+    cdef Group *groups
     cdef unsigned char *blocks
 
     # Locking. Every method below except lock() expects the lock held.

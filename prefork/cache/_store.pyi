@@ -13,6 +13,10 @@ while after a fill ended unstored (FILL_PASS: call the app, do not wait).
 Each fill has a seq of its own, so a fill that outlived its marker never
 ends a newer one.
 
+Groups (``group_slots``, the app store's) count the entries of one
+bounded namespace across every process: a ``@shared_lru_cache`` function's
+maxsize holds for all the workers together.
+
 A process that dies holding the lock makes the next locker drop every entry
 and fill marker (``recoveries`` counts it): nothing half written survives,
 and nobody waits forever.
@@ -21,7 +25,8 @@ from typing import Dict
 
 class SharedStore:
     def __init__(self, size_bytes: int, max_entry_bytes: int, block_size: int = 1024,
-                 fill_slots: int = 64, lru_interval: float = 1.0) -> None: ...
+                 fill_slots: int = 64, lru_interval: float = 1.0,
+                 group_slots: int = 0) -> None: ...
     capacity: int
     """Bytes entries may occupy (nblocks * block_size)."""
     block_size: int

@@ -2,7 +2,7 @@
 by the master before it forks, used by every worker.
 
 Layout of the mapping (offsets fixed at creation):
-    StoreHeader | FillMarker[nfills] | Slot[nslots] | block_next[nblocks]
+    StoreHeader | FillMarker[nfills] | Group[ngroups] | Slot[nslots] | block_next[nblocks]
     | buckets[nbuckets] | blocks (nblocks x block_size bytes)
 
 An entry is one Slot (its metadata) and a chain of fixed-size blocks (its
@@ -23,13 +23,15 @@ Invariants:
   (requests that miss meanwhile wait for it) and PASSING for a while after a
   fill ended unstored; every fill has its own seq, so a filler that outlived
   its marker never ends or voids a newer fill's;
+- a Group's entries count the LIVE slots naming it (publish adds, unlink
+  takes away), so every way an entry goes (remove, evict, reset) keeps it;
 - a process that dies holding the lock leaves the mutex "owner dead": the
   next locker drops every entry (a cache may always forget) and keeps the
   counters, so neither a deadlock nor a torn entry can follow.
 """
 import os
 
-from libc.errno cimport EPERM, errno
+from libc.errno cimport EBUSY, EPERM, errno
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 from posix.mman cimport MAP_ANONYMOUS, MAP_FAILED, MAP_SHARED, PROT_READ, PROT_WRITE, mmap, munmap
@@ -49,6 +51,7 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_mutexattr_setrobust(pthread_mutexattr_t *attr, int robust)
     int pthread_mutex_init(pthread_mutex_t *mutex, const pthread_mutexattr_t *attr)
     int pthread_mutex_lock(pthread_mutex_t *mutex)
+    int pthread_mutex_trylock(pthread_mutex_t *mutex)
     int pthread_mutex_unlock(pthread_mutex_t *mutex)
     int pthread_mutex_consistent(pthread_mutex_t *mutex)
     enum:
@@ -101,7 +104,8 @@ cdef class SharedStore:
     module docstring). ``SharedCache`` in prefork/cache/_lookup.pyx owns one."""
 
     def __cinit__(self, Py_ssize_t size_bytes, Py_ssize_t max_entry_bytes,
-                  int block_size=1024, int fill_slots=64, double lru_interval=1.0):
+                  int block_size=1024, int fill_slots=64, double lru_interval=1.0,
+                  int group_slots=0):
         cdef Py_ssize_t head, per_block, nblocks, nbuckets, off_slots, off_next, off_buckets, off_blocks
         cdef pthread_mutexattr_t attr
         cdef void *mem
@@ -111,7 +115,10 @@ cdef class SharedStore:
             raise ValueError(f"max_entry_bytes must be >= 1, got {max_entry_bytes}")
         if fill_slots < 1:
             raise ValueError(f"fill_slots must be >= 1, got {fill_slots}")
-        head = align(sizeof(StoreHeader) + fill_slots * sizeof(FillMarker), 64)
+        if group_slots < 0:
+            raise ValueError(f"group_slots must be >= 0, got {group_slots}")
+        head = align(sizeof(StoreHeader) + fill_slots * sizeof(FillMarker)
+                     + group_slots * sizeof(Group), 64)
         # Each block costs its bytes, a slot, its chain link and at most two buckets.
         per_block = block_size + sizeof(Slot) + sizeof(int32_t) * 3
         nblocks = (size_bytes - head - 128) // per_block
@@ -134,6 +141,7 @@ cdef class SharedStore:
             raise OSError(errno, f"mmap of {self.map_size} bytes failed: {os.strerror(errno)}")
         self.hdr = <StoreHeader *>mem
         self.fills = <FillMarker *>(<unsigned char *>mem + sizeof(StoreHeader))
+        self.groups = <Group *>(<unsigned char *>self.fills + fill_slots * sizeof(FillMarker))
         self.slots = <Slot *>(<unsigned char *>mem + off_slots)
         self.block_next = <int32_t *>(<unsigned char *>mem + off_next)
         self.buckets = <int32_t *>(<unsigned char *>mem + off_buckets)
@@ -149,6 +157,8 @@ cdef class SharedStore:
         self.hdr.nslots = <int32_t>nblocks
         self.hdr.nbuckets = <int32_t>nbuckets
         self.hdr.nfills = fill_slots
+        self.hdr.ngroups = group_slots
+        memset(self.groups, 0, group_slots * sizeof(Group))
         self.hdr.lru_interval = lru_interval
         pthread_mutexattr_init(&attr)
         pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)
@@ -168,7 +178,13 @@ cdef class SharedStore:
     # -- locking -----------------------------------------------------------
 
     cdef int lock(self) except -1:
-        cdef int rc = pthread_mutex_lock(&self.hdr.mutex)
+        cdef int rc = pthread_mutex_trylock(&self.hdr.mutex)
+        if rc == EBUSY:
+            # Wait without the GIL: the holder may be a thread of this
+            # process that needs it to finish (an allocation that runs the
+            # collector, whose finalizers may switch threads).
+            with nogil:
+                rc = pthread_mutex_lock(&self.hdr.mutex)
         if rc == EOWNERDEAD:
             # The owner died inside a critical section, so any structure may
             # be half updated: drop every entry rather than trust one.
@@ -199,6 +215,8 @@ cdef class SharedStore:
         self.block_next[hdr.nblocks - 1] = -1
         for k in range(hdr.nbuckets):
             self.buckets[k] = -1
+        for k in range(hdr.ngroups):
+            self.groups[k].entries = 0
         hdr.free_slot = 0
         hdr.free_block = 0
         hdr.nfree_blocks = hdr.nblocks
@@ -322,6 +340,8 @@ cdef class SharedStore:
             hdr.lru_tail = i
         s.last_used = now
         s.state = SLOT_LIVE
+        if s.group:
+            self.groups[s.group - 1].entries += 1
         hdr.counters.stores += 1
         hdr.counters.entries += 1
         hdr.counters.bytes_used += <int64_t>s.nblocks * hdr.block_size
@@ -343,6 +363,8 @@ cdef class SharedStore:
             self.slots[s.lru_next].lru_prev = s.lru_prev
         else:
             hdr.lru_tail = s.lru_prev
+        if s.group:
+            self.groups[s.group - 1].entries -= 1
         hdr.counters.entries -= 1
         hdr.counters.bytes_used -= <int64_t>s.nblocks * hdr.block_size
         hdr.counters.bytes_stored -= s.length
@@ -540,5 +562,14 @@ cdef class SharedStore:
             blocks += n
             i = self.slots[i].lru_next
         assert live == hdr.counters.entries, f"{live} live entries, counter says {hdr.counters.entries}"
+        for b in range(hdr.ngroups):
+            n = 0
+            i = hdr.lru_head
+            while i >= 0:
+                if self.slots[i].group == <uint32_t>(b + 1):
+                    n += 1
+                i = self.slots[i].lru_next
+            assert n == self.groups[b].entries, \
+                f"group {b + 1} has {n} entries, its counter says {self.groups[b].entries}"
         assert blocks + hdr.nfree_blocks == hdr.nblocks, "blocks leaked"
         assert hdr.counters.bytes_used == <int64_t>blocks * hdr.block_size

@@ -31,7 +31,8 @@ import time
 
 from prefork import exitcodes, hooks
 from prefork.master import pidfile, reload, upgrade
-from prefork.cache.lifecycle import open_shared_cache
+from prefork.cache.lifecycle import open_app_store, open_shared_cache
+from prefork.cache.redis_bus import Relay, open_bus
 from prefork.master.children import describe_exit, fork_worker, rss_bytes
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_RETIRE, STOP_SERVER
 from prefork.master.scoreboard import Scoreboard
@@ -62,6 +63,8 @@ class Arbiter:
         self.fixed_listeners = False    # systemd's or inherited ones are never rebound on HUP
         self.app = None                 # the preloaded app, if --preload
         self.cache = None               # the shared response cache, if --cache-size
+        self.app_store = None           # prefork.shared's store (--app-cache-size)
+        self.relay = None               # the process relaying invalidations (--cache-redis)
         self.children = {}              # pid -> Child
         self.generation = 1
         self.log = logging.getLogger("prefork.error")
@@ -112,9 +115,14 @@ class Arbiter:
         # and the pipe a worker uses to pass a burst of connections on to a
         # sibling (prefork/worker/_service.pyx, AcceptKick).
         self.cache = open_shared_cache(self.settings)
+        self.app_store = open_app_store(self.settings, self.cache)
+        bus = open_bus(self.settings, self.cache, self.app_store)
         self.accept_kick = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.scoreboard = Scoreboard()
         drop_privileges(self.settings)          # before any app code runs
+        if bus is not None:
+            self.relay = Relay(self, bus)
+            self.relay.spawn()
         if self.settings.preload:
             code = self.preload_app()
             if code is not None:
@@ -232,6 +240,8 @@ class Arbiter:
             if pid == self.upgrade_pid:
                 upgrade.new_master_exited(self, describe_exit(status))
                 continue
+            if self.relay is not None and self.relay.reap(pid, status, describe_exit):
+                continue
             child = self.children.pop(pid, None)
             if child is not None:
                 self.worker_exited(child, status)
@@ -268,6 +278,8 @@ class Arbiter:
     def check_workers(self):
         """Deadlines, heartbeats and memory of every worker."""
         now = time.monotonic()
+        if self.relay is not None:
+            self.relay.check(self.stopping)
         for child in list(self.children.values()):
             if child.kill_at is not None and now >= child.kill_at:
                 self.log.warning("worker %d (pid %d) still running; sending SIGKILL",
@@ -429,6 +441,8 @@ class Arbiter:
         self.log.info("listeners shut down: new connections are refused")
 
     def finish(self):
+        if self.relay is not None:
+            self.relay.stop()           # after the workers: it publishes what they left
         hooks.call(self.settings, "on_exit", self)
         self.close_listeners()
         pidfile.remove(self.settings.pid, self.pid)
