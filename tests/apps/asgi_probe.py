@@ -193,6 +193,18 @@ async def context(scope, receive, send):
     await _respond(send, json.dumps(body).encode(), content_type=b"application/json")
 
 
+async def cached(scope, receive, send):
+    """A response any shared cache may keep for ``age`` seconds, with
+    stale-while-revalidate when ``swr`` is given; the body counts calls."""
+    _stats["cached"] = _stats.get("cached", 0) + 1
+    control = f"max-age={_arg(scope, 'age', 60)}"
+    if _arg(scope, "swr", 0):
+        control += f", stale-while-revalidate={_arg(scope, 'swr', 0)}"
+    await asyncio.sleep(_arg(scope, "delay", 0.0))
+    await _respond(send, b"call %d" % _stats["cached"],
+                   extra=[(b"cache-control", control.encode())])
+
+
 async def stats(scope, receive, send):
     await _respond(send, json.dumps(_stats).encode(), content_type=b"application/json")
 
@@ -203,6 +215,7 @@ ROUTES = {
     "/wait-disconnect": wait_disconnect, "/forever": forever, "/raise": raise_before,
     "/raise-after": raise_after, "/no-response": no_response, "/status": status,
     "/declared": declared, "/pathsend": pathsend, "/context": context, "/stats": stats,
+    "/cached": cached,
 }
 
 
