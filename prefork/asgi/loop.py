@@ -53,6 +53,18 @@ class EagerStart:
             return _NO_HANDLE
         return super().call_soon(callback, *args, context=context)
 
+    def resolve_now(self, future, value):
+        """``future.set_result(value)``, with the Task awaiting it stepped
+        before this returns (a WebSocket message reaches the app inside
+        the batch that read it, and its answer goes out with that batch)."""
+        if future.done():
+            return
+        self._eager = True
+        try:
+            future.set_result(value)
+        finally:
+            self._eager = False
+
     def start_task(self, coro):
         if _EAGER_NATIVE:
             return asyncio.Task(coro, loop=self, eager_start=True)
