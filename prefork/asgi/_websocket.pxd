@@ -19,6 +19,7 @@ cdef class WebSocketSession(Upgraded):
     cdef dict farewell              # the websocket.disconnect message, once known
     cdef bint paused                # the socket is not read: the app lags
     cdef bint shut                  # our side of the TCP connection is shut (SHUT_WR)
+    cdef bint close_received        # the peer's close frame arrived
     cdef bint going                 # the worker drains: close with 1001 once open
     cdef double ping_interval, ping_timeout
     cdef double next_ping           # when the next ping is due (0: never)

@@ -8,8 +8,9 @@ A session's states: CONNECTING until the app accepts (101) or denies (an
 HTTP response: 403 for websocket.close, the app's own through the
 websocket.http.response extension, 500 for an app that raised); OPEN;
 CLOSING once our close frame is out and the peer's is awaited; CLOSED once
-both are (or the peer broke the protocol): our side of the TCP connection
-is shut (RFC 6455 §7.1.1: the server closes first) and what the peer still
+both are (or the peer broke the protocol). Then the server closes the TCP
+connection (RFC 6455 §7.1.1: the server closes first): at once after a
+close handshake; after a failure, our side is shut and what the peer still
 sends is read and dropped until its FIN, for at most CLOSE_TIMEOUT.
 
 Invariants:
@@ -252,6 +253,7 @@ cdef class WebSocketSession(Upgraded):
             self.conn.queue(build_frame(WS_CLOSE, b"" if code == CLOSE_NO_STATUS
                                         else close_payload(code, ""), False))
         self.state = CLOSED
+        self.close_received = True
         self.until = self.conn.loop.now + CLOSE_TIMEOUT
         self.tell_app(code, self.reader.close_reason)
         self.conn.after_send()
@@ -477,8 +479,15 @@ cdef class WebSocketSession(Upgraded):
             conn.close()
             return 0
         if self.state == CLOSED and not self.shut:
-            # §7.1.1: the server ends the TCP connection first; the peer's
-            # FIN then ends it here (CLOSE_TIMEOUT at most).
+            # §7.1.1: the server ends the TCP connection first. After the
+            # peer's close frame nothing more comes: close now. After a
+            # failure the peer may still be sending, and a close() with
+            # unread bytes would reset the connection, destroying our close
+            # frame before it is read: shut our side and read until the
+            # peer's FIN (CLOSE_TIMEOUT at most).
+            if self.close_received and not conn.has_unread_bytes():
+                conn.close()
+                return 0
             self.shut = True
             shutdown(conn.fd, SHUT_WR)
         if conn.peer_eof:
