@@ -31,6 +31,8 @@ import logging
 import time
 from collections import deque
 
+from libc.stdlib cimport realloc
+
 from prefork.asgi._connection cimport ASGIApp, ASGIConnection, Upgraded
 from prefork.asgi._scope cimport Done, ScopeBuilder
 from prefork.http._connection cimport HIGH_WATER, PHASE_IDLE, PHASE_UPGRADED
@@ -67,6 +69,7 @@ cdef enum:
     # socket is no longer read; it is read again below half of each.
     INBOX_MESSAGES = 64
     INBOX_BYTES = 1 << 20
+    READ_BUFFER = 65536
 
 # How long the peer has to answer our close frame, or to close its side
 # once the close handshake is over (websockets' close_timeout is 10 s;
@@ -378,6 +381,17 @@ cdef class WebSocketSession(Upgraded):
         conn.queue(head[:cut] + b"Connection: Upgrade\r\n" + head[cut:])
         conn.status_code = 101
         self.state = OPEN
+        if conn.rcap < READ_BUFFER:
+            # PERF: the connection reads at most what its buffer holds, and
+            # an HTTP connection keeps 8 KiB; frames are consumed as they
+            # arrive, so 64 KiB is all a WebSocket ever holds (16 KB
+            # messages, 100 connections, 16 in flight: 13.7k -> see
+            # bench/RESULTS.md).
+            grown = <unsigned char *>realloc(conn.buf, READ_BUFFER)
+            if grown == NULL:
+                raise MemoryError()
+            conn.buf = grown
+            conn.rcap = READ_BUFFER
         service.mark_idle()
         conn.log_access()
         if self.ping_interval > 0:
