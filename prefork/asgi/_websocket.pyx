@@ -533,6 +533,8 @@ cdef class WebSocketSession(Upgraded):
 
     cdef int closed(self) except -1:
         self.host.websockets.discard(self)
+        if self.state == CONNECTING:
+            (<HTTPService>self.conn.service).mark_idle()     # gone before an answer
         self.tell_app(CLOSE_ABNORMAL, "")
         return 0
 

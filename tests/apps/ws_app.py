@@ -173,7 +173,17 @@ async def hold(scope, receive, send):
         f.write(json.dumps(message))
 
 
+async def block_after_leaving(scope, receive, send):
+    """Never answer the handshake; once the client has left, block the loop
+    (the worker's status slot must then name no request)."""
+    import time
+    await receive()
+    assert (await receive())["type"] == "websocket.disconnect"
+    time.sleep(20)
+
+
 ROUTES = {
+    "/block-after-leaving": block_after_leaving,
     "/scope": show_scope,
     "/deny": deny,
     "/deny-response": deny_with_response,

@@ -1,7 +1,8 @@
 """WebSockets through a worker's life: a drain (TERM, HUP) closes them with
 1001 at its start and the app hears it; a worker never waits on a WebSocket
 past --graceful-timeout; an open WebSocket is busy, never evicted as idle at
---max-connections; back-pressure both ways keeps the worker's memory flat."""
+--max-connections; back-pressure both ways keeps the worker's memory flat; a
+client gone before the handshake's answer leaves the worker serving nothing."""
 import json
 import os
 import signal
@@ -11,7 +12,7 @@ import time
 import pytest
 
 from procs import alive, get, wait_for, workers
-from rawws import RawWebSocket, close_frame, frame
+from rawws import RawWebSocket, close_frame, frame, handshake_request
 
 TEXT, BINARY = 1, 2
 
@@ -137,3 +138,17 @@ def test_a_slow_client_makes_send_wait(server_factory):
         received += len(payload)
     assert received == 64 << 20
     ws.close()
+
+
+def test_a_client_gone_before_the_answer_leaves_the_worker_serving_nothing(server_factory):
+    # Inline (the default): the app blocks the loop after the client left an
+    # unanswered handshake, so --timeout kills the worker, and the log names
+    # what the worker's status slot held then: no request.
+    server = server_factory("ws_app:app", "--workers", "1", "--timeout", "2")
+    before = wait_for(lambda: workers(server.pid))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(handshake_request("/block-after-leaving"))
+        time.sleep(0.3)         # the app has the connect and waits for more
+    wait_for(lambda: not alive(before[0]), timeout=10, message="the blocked worker killed")
+    log = server.output()
+    assert "timed out" in log and "not serving a request" in log, log
