@@ -52,11 +52,12 @@ else
 fi
 
 # The harness's own needs, plus the app frameworks used by apps/.
-"$pip" install -q matplotlib flask 2>/dev/null || echo "WARNING: matplotlib/flask failed"
+"$pip" install -q matplotlib flask fastapi uvloop 2>/dev/null \
+    || echo "WARNING: matplotlib/flask/fastapi/uvloop failed"
 
 # Each peer alone, so one failure does not hide the others.
 failed=()
-for spec in gunicorn granian waitress "uvicorn[standard]" httptools bjoern; do
+for spec in gunicorn granian waitress "uvicorn[standard]" httptools hypercorn bjoern; do
     if ! "$pip" install -q "$spec" >/tmp/prefork-bench-pip.log 2>&1; then
         echo "WARNING: $spec did not install (last lines of pip's log):"
         tail -n 3 /tmp/prefork-bench-pip.log | sed 's/^/    /'
@@ -78,7 +79,8 @@ fi
 echo "peers venv: $venv"
 "$venv/bin/python" - <<'EOF'
 import importlib, importlib.metadata
-for name in ("gunicorn", "granian", "waitress", "uvicorn", "httptools", "bjoern", "meinheld", "flask", "matplotlib"):
+for name in ("gunicorn", "granian", "waitress", "uvicorn", "httptools", "hypercorn", "uvloop",
+             "fastapi", "bjoern", "meinheld", "flask", "matplotlib"):
     try:
         importlib.import_module(name)
         print(f"  {name:11s} {importlib.metadata.version(name)}")

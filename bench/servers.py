@@ -52,8 +52,12 @@ class Server:
     notes: str = ""
     single_process: bool = False             # ignores --workers (threads only)
     honours_backlog: bool = True
+    asgi: bool = False                       # serves each app's ASGI twin
 
     def serves(self, app_name):
+        app = APPS[app_name]
+        if (app.asgi if self.asgi else app.wsgi) is None:
+            return False
         return self.apps is None or app_name in self.apps
 
 
@@ -126,6 +130,14 @@ def _prefork(launch):
     return [Process(argv, launch.port)]
 
 
+def _prefork_asgi(launch):
+    argv = [prefork_argv0(), launch.app.asgi, "--bind", f"{HOST}:{launch.port}",
+            "--workers", str(launch.workers)]
+    if launch.backlog:
+        argv += ["--backlog", str(launch.backlog)]
+    return [Process(argv, launch.port)]
+
+
 def _prefork_cache(launch):
     """prefork with its shared-memory response cache: hits are answered
     before the app, so this measures the cache against nginx proxy_cache."""
@@ -154,13 +166,22 @@ def _gunicorn_gthread(launch):
     return [Process(_gunicorn_argv(launch, "gthread"), launch.port)]
 
 
-def _granian(launch):
-    argv = [str(venv_tool("granian")), "--interface", "wsgi", "--host", HOST,
+def _granian(launch, interface="wsgi"):
+    argv = [str(venv_tool("granian")), "--interface", interface, "--host", HOST,
             "--port", str(launch.port), "--workers", str(launch.workers),
             "--no-ws", "--log-level", "warning", "--no-access-log"]
     if launch.backlog:
         argv += ["--backlog", str(max(launch.backlog, GRANIAN_MIN_BACKLOG))]
-    return [Process(argv + [launch.app.wsgi], launch.port)]
+    app = launch.app.wsgi if interface == "wsgi" else launch.app.asgi
+    return [Process(argv + [app], launch.port)]
+
+
+def _hypercorn(launch):
+    argv = [str(venv_tool("hypercorn")), "--bind", f"{HOST}:{launch.port}",
+            "--workers", str(launch.workers), "--log-level", "warning"]
+    if launch.backlog:
+        argv += ["--backlog", str(launch.backlog)]
+    return [Process(argv + [launch.app.asgi], launch.port)]
 
 
 def _launcher(kind):
@@ -261,9 +282,14 @@ SERVERS = {server.name: server for server in [
            notes="forked workers sharing one listening socket (bench/launch.py)"),
     Server("waitress", _waitress, _needs_venv("waitress-serve"), single_process=True,
            notes=f"one process, {GTHREAD_THREADS} threads, whatever the worker count"),
-    Server("uvicorn", _uvicorn, _needs_venv("uvicorn", module="httptools"),
-           apps=frozenset(name for name, app in APPS.items() if app.asgi),
+    Server("prefork-asgi", _prefork_asgi, _prefork_needs, asgi=True,
+           notes="prefork on the ASGI twin of each app (uvloop when installed)"),
+    Server("uvicorn", _uvicorn, _needs_venv("uvicorn", module="httptools"), asgi=True,
            notes="httptools + uvloop, on the ASGI twin of each app"),
+    Server("granian-asgi", lambda launch: _granian(launch, "asgi"), _needs_venv("granian"),
+           asgi=True, notes="ASGI interface"),
+    Server("hypercorn", _hypercorn, _needs_venv("hypercorn"), asgi=True,
+           notes="asyncio worker, h11"),
     Server("meinheld", _launcher("meinheld"), _needs_venv("python", module="meinheld")),
     Server("nginx", _nginx_return, _needs_system("nginx"),
            notes="`return 200` with the app's body: the ceiling, no Python"),

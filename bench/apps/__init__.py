@@ -12,8 +12,8 @@ from typing import Optional
 @dataclass(frozen=True)
 class AppSpec:
     name: str
-    wsgi: str                    # "module:attr" for WSGI servers
-    asgi: Optional[str]          # "module:attr" for uvicorn, None if no twin
+    wsgi: Optional[str]          # "module:attr" for WSGI servers, None if ASGI only
+    asgi: Optional[str]          # "module:attr" for ASGI servers, None if no twin
     body: bytes
     content_type: str
     headers: tuple = field(default_factory=tuple)   # extra (name, value) pairs
@@ -31,4 +31,6 @@ APPS = {
     "flask": AppSpec("flask", "bench.apps.flask_app:app", None, HELLO, "text/plain"),
     "cacheable": AppSpec("cacheable", "bench.apps.wsgi:cacheable", "bench.apps.asgi:cacheable",
                          HELLO, "text/plain", (CACHE_CONTROL,)),
+    "fastapi": AppSpec("fastapi", None, "bench.apps.fastapi_app:app", JSON_BODY,
+                       "application/json"),
 }

@@ -405,6 +405,11 @@ cdef class HTTPService(BatchHook):
         if not self.accepting and not self.accept_stopped and self.evictable() is not None:
             self.resume_accepting()
 
+    def refuse_keepalive(self):
+        """Responses from now on say ``Connection: close`` (a stop signal
+        came; end_keepalive follows from the loop)."""
+        self.keepalive_off = True
+
     def end_keepalive(self, bint draining=True):
         """From now on every response says ``Connection: close``; idle
         connections linger (DRAIN_LINGER) for a request already on its way,

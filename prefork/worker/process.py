@@ -164,6 +164,11 @@ class Worker:
         # that came after the signal. wake() makes sure the loop wakes up,
         # also when another loop hosts it (ASGI, prefork/asgi/loop.py).
         self.signals.append(signum)
+        if signum == signal.SIGTERM and self.service is not None:
+            # Every way of stopping ends keep-alive: say so on the responses
+            # made from now on, even those of the batch under way (an inline
+            # app call the signal interrupted is followed by others).
+            self.service.refuse_keepalive()
         self.loop.call_soon(self.handle_signals)
         self.loop.wake()
 
