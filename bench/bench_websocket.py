@@ -14,11 +14,11 @@ own CPU is reported beside. Loads: binary messages of 16 B and 16 KB, over
 messages/s, the server's CPU time per message (all its processes, from
 /proc) and the client's CPU share.
 
-The peers and uvloop come from a venv of their own (``--venv``, by default
-$WSBENCH_VENV or /work/venv-wsbench: ``python -m venv DIR && DIR/bin/pip
-install 'uvicorn[standard]' wsproto granian hypercorn setproctitle``);
-prefork runs from this checkout with that venv's interpreter, so every
-server has the same Python and uvloop.
+The peers and uvloop come from the peers' venv that bench/servers.py uses
+(bench/.venv, made by bench/install_peers.sh; ``--venv`` or $WSBENCH_VENV
+for another); prefork runs from this checkout (PYTHONPATH, its extensions
+built in place) with that venv's interpreter, so every server has the same
+Python and uvloop.
 
 Under pytest only the smoke test runs: prefork (the environment's own) and a
 short load, to keep the harness and the load generator working.
@@ -186,7 +186,7 @@ def report(results, servers):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--venv", default=os.environ.get("WSBENCH_VENV", "/work/venv-wsbench"))
+    parser.add_argument("--venv", default=os.environ.get("WSBENCH_VENV", str(ROOT / "bench" / ".venv")))
     parser.add_argument("--servers", default="prefork,prefork-asyncio,uvicorn-websockets,"
                                               "uvicorn-wsproto,granian,hypercorn")
     parser.add_argument("--seconds", type=float, default=2.0)
