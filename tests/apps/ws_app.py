@@ -6,6 +6,9 @@ import json
 # "no malformed frame reaches the app" checks: GET /log answers with them.
 RECEIVED = []
 DISCONNECTS = []
+# Echo sessions not yet ended: a test reads the log once none is left, so a
+# disconnect from an earlier test's connection never lands in its own.
+OPEN = [0]
 
 PAGE = b"""<!doctype html>
 <html><head><title>ws</title></head><body><pre id="result">pending</pre>
@@ -69,7 +72,8 @@ async def http(scope, receive, send):
     elif scope["path"] == "/reports":
         data, kind = json.dumps(REPORTS).encode(), b"application/json"
     elif scope["path"] == "/log":
-        data, kind = json.dumps({"received": RECEIVED, "disconnects": DISCONNECTS}).encode(), \
+        data, kind = json.dumps({"received": RECEIVED, "disconnects": DISCONNECTS,
+                                "open": OPEN[0]}).encode(), \
             b"application/json"
     elif scope["path"] == "/scope":
         data, kind = b"plain http", b"text/plain"
@@ -86,6 +90,14 @@ async def echo(scope, receive, send):
     subprotocol = scope["subprotocols"][0] if scope["subprotocols"] else None
     await send({"type": "websocket.accept", "subprotocol": subprotocol,
                 "headers": [(b"x-echo", b"1")]})
+    OPEN[0] += 1
+    try:
+        await echo_messages(receive, send)
+    finally:
+        OPEN[0] -= 1
+
+
+async def echo_messages(receive, send):
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":

@@ -27,6 +27,17 @@ def small(module_server_factory):
                                  "--ws-max-frame-size", "600")
 
 
+def quiet_log(port):
+    """The app's log once every echo session of earlier tests has ended (a
+    test's "after" is then its own connection's only)."""
+    def quiet():
+        log = app_log(port)
+        return log if log["open"] == 0 else None
+    log = wait_for(quiet)
+    assert log, "an echo session of an earlier test is still open"
+    return log
+
+
 def disconnects_after(port, before):
     return wait_for(lambda: app_log(port)["disconnects"][before:] or None)
 
@@ -34,7 +45,7 @@ def disconnects_after(port, before):
 @pytest.mark.parametrize("name", [n for n in ERRORS])
 def test_protocol_error_closes_with_its_code(server, name):
     data, code = ERRORS[name]
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     assert ws.status == 101
     ws.send(frame(TEXT, "before"))
@@ -49,7 +60,7 @@ def test_protocol_error_closes_with_its_code(server, name):
 
 
 def test_oversized_message_is_1009(small):
-    before = app_log(small.port)
+    before = quiet_log(small.port)
     ws = RawWebSocket(small.port)
     ws.send(frame(BINARY, b"x" * 500, fin=False) + frame(0, b"x" * 525))
     assert ws.recv_close()[0] == 1009
@@ -92,7 +103,7 @@ def test_control_frames_between_fragments(server):
 
 
 def test_client_close_is_echoed_and_the_server_ends_tcp(server):
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     ws.send(close_frame(1000, b"bye"))
     assert ws.recv_close() == (1000, "")
@@ -101,7 +112,7 @@ def test_client_close_is_echoed_and_the_server_ends_tcp(server):
 
 
 def test_empty_close_is_answered_empty_and_the_app_hears_1005(server):
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     ws.send(close_frame())
     assert ws.recv_close() == (None, "")
@@ -109,7 +120,7 @@ def test_empty_close_is_answered_empty_and_the_app_hears_1005(server):
 
 
 def test_a_vanished_client_is_1006_to_the_app(server):
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     ws.send(frame(TEXT, "hi"))
     ws.recv_frame()
@@ -118,7 +129,7 @@ def test_a_vanished_client_is_1006_to_the_app(server):
 
 
 def test_app_close_reaches_the_client_and_its_answer_the_app(server):
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     ws.send(frame(TEXT, "close-me"))
     assert ws.recv_close() == (4000, "asked to")
@@ -146,7 +157,7 @@ def test_app_that_returns_is_closed_with_1000(server):
 
 
 def test_frames_after_the_close_never_reach_the_app(server):
-    before = app_log(server.port)
+    before = quiet_log(server.port)
     ws = RawWebSocket(server.port)
     ws.send(close_frame(1000) + frame(TEXT, "after the close"))
     assert ws.recv_close()[0] == 1000
