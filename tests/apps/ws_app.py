@@ -190,6 +190,8 @@ async def block_after_leaving(scope, receive, send):
     (the worker's status slot must then name no request)."""
     import time
     await receive()
+    with open(scope["query_string"].decode(), "w") as f:
+        f.write("connected")        # the test leaves once the app has the connect
     assert (await receive())["type"] == "websocket.disconnect"
     time.sleep(20)
 

@@ -140,15 +140,17 @@ def test_a_slow_client_makes_send_wait(server_factory):
     ws.close()
 
 
-def test_a_client_gone_before_the_answer_leaves_the_worker_serving_nothing(server_factory):
+def test_a_client_gone_before_the_answer_leaves_the_worker_serving_nothing(server_factory,
+                                                                         tmp_path):
     # Inline (the default): the app blocks the loop after the client left an
     # unanswered handshake, so --timeout kills the worker, and the log names
     # what the worker's status slot held then: no request.
     server = server_factory("ws_app:app", "--workers", "1", "--timeout", "2")
     before = wait_for(lambda: workers(server.pid))
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(handshake_request("/block-after-leaving"))
-        time.sleep(0.3)         # the app has the connect and waits for more
+        connected = tmp_path / "connected"
+        sock.sendall(handshake_request(f"/block-after-leaving?{connected}"))
+        wait_for(connected.exists, message="the app to have the connect")
     wait_for(lambda: not alive(before[0]), timeout=10, message="the blocked worker killed")
     log = server.output()
     assert "timed out" in log and "not serving a request" in log, log
