@@ -9,7 +9,8 @@ MODULES = [
     "http._response", "http._fields", "http._connection",
     "worker._loop", "worker._service",
     "wsgi._bridge",
-    "asgi._scope", "asgi._connection", "asgi._host",
+    "asgi._scope", "asgi._connection", "asgi._host", "asgi._websocket",
+    "websocket._frames",
     "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
 ]
 

@@ -57,7 +57,7 @@ fi
 
 # Each peer alone, so one failure does not hide the others.
 failed=()
-for spec in gunicorn granian waitress "uvicorn[standard]" httptools hypercorn bjoern; do
+for spec in gunicorn granian waitress "uvicorn[standard]" wsproto httptools hypercorn bjoern; do
     if ! "$pip" install -q "$spec" >/tmp/prefork-bench-pip.log 2>&1; then
         echo "WARNING: $spec did not install (last lines of pip's log):"
         tail -n 3 /tmp/prefork-bench-pip.log | sed 's/^/    /'
@@ -79,7 +79,8 @@ fi
 echo "peers venv: $venv"
 "$venv/bin/python" - <<'EOF'
 import importlib, importlib.metadata
-for name in ("gunicorn", "granian", "waitress", "uvicorn", "httptools", "hypercorn", "uvloop",
+for name in ("gunicorn", "granian", "waitress", "uvicorn", "websockets", "wsproto", "httptools",
+             "hypercorn", "uvloop",
              "fastapi", "bjoern", "meinheld", "flask", "matplotlib"):
     try:
         importlib.import_module(name)

@@ -3,6 +3,21 @@ from prefork.asgi._scope cimport ScopeBuilder
 from prefork.http._connection cimport Connection
 
 
+cdef class ASGIConnection
+
+
+cdef class Upgraded:
+    """The protocol a connection switched to after its head (a WebSocket
+    session, prefork/asgi/_websocket.pyx): the connection's events go to it."""
+    cdef ASGIConnection conn
+    cdef int process(self) except -1        # bytes at buf[rstart:rend]
+    cdef int flush(self) except -1          # write the queue; what comes after
+    cdef int drained(self) except -1        # the write queue fell below HIGH_WATER
+    cdef int peer_eof(self) except -1       # the client closed its side
+    cdef int closed(self) except -1         # the connection is closed
+    cdef int check_timeout(self, double now) except -1
+
+
 cdef class ASGIApp:
     """What the worker's ASGI connections share: the app, the scope
     builder, the asyncio loop and the calls under way."""
@@ -12,6 +27,9 @@ cdef class ASGIApp:
     cdef object start_task              # coroutine -> asyncio Task, stepped at once
     cdef object wake                    # asks the host loop for an iteration (prefork/asgi/loop.py)
     cdef readonly set calls             # ASGICall under way
+    cdef readonly object resolve        # (future, value): its result, the waiting task stepped at once
+    cdef readonly object websocket      # conn -> True if it took the request as a WebSocket, or None
+    cdef readonly set websockets        # open WebSocket sessions (Upgraded)
 
 
 cdef class ASGICall:
@@ -43,6 +61,7 @@ cdef class ASGICall:
 
 cdef class ASGIConnection(Connection):
     cdef ASGICall acall                 # the request being served, or None
+    cdef Upgraded upgraded              # after a WebSocket handshake, or None
 
     cdef int start_call(self) except -1
     cdef int respond(self, ASGICall call, bytes body, bint more) except -1

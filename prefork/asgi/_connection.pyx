@@ -32,6 +32,8 @@ from prefork.asgi._scope cimport Done, ScopeBuilder
 from prefork.cache._gate cimport CacheTicket
 from prefork.http._connection cimport (Connection, HIGH_WATER, PHASE_APP, PHASE_APP_BODY,
                                        PHASE_RESPONSE)
+from prefork._speedups cimport FieldSpan
+from cpython.bytes cimport PyBytes_AS_STRING
 from prefork.worker._loop cimport monotonic
 from prefork.worker._service cimport HTTPService
 from prefork._speedups cimport Request
@@ -78,19 +80,64 @@ def status_string(status):
     return status_text(status)
 
 
+cdef bint has_upgrade(Request req):
+    """The head has an Upgrade field (RFC 9110 §7.8): worth a closer look
+    for a WebSocket handshake. A scan of the name lengths, no objects."""
+    cdef Py_ssize_t i, j
+    cdef FieldSpan *f
+    cdef const unsigned char *raw
+    cdef const char *name = b"upgrade"
+    for i in range(req.nfields):
+        f = &req.spans[i]
+        if f.name_len == 7:
+            raw = <const unsigned char *>PyBytes_AS_STRING(req.raw) + f.name_at
+            for j in range(7):
+                if raw[j] | 0x20 != name[j]:
+                    break
+            else:
+                return True
+    return False
+
+
+cdef class Upgraded:
+    """See _connection.pxd; prefork/asgi/_websocket.pyx implements it."""
+
+    cdef int process(self) except -1:
+        return 0
+
+    cdef int flush(self) except -1:
+        return 0
+
+    cdef int drained(self) except -1:
+        return 0
+
+    cdef int peer_eof(self) except -1:
+        return 0
+
+    cdef int closed(self) except -1:
+        return 0
+
+    cdef int check_timeout(self, double now) except -1:
+        return 0
+
+
 cdef list str_headers(object headers):
     return [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in headers]
 
 
 cdef class ASGIApp:
 
-    def __init__(self, app, ScopeBuilder scopes, loop, start_task, wake):
+    def __init__(self, app, ScopeBuilder scopes, loop, start_task, wake, resolve=None,
+                 websocket=None):
         self.app = app
         self.scopes = scopes
         self.loop = loop
         self.start_task = start_task
         self.wake = wake
         self.calls = set()
+        self.resolve = resolve if resolve is not None else set_result
+        self.websocket = websocket
+        self.websockets = set()
 
     def refresh(self, gate, job, Request req, tuple client, tuple server_address):
         """A background cache refresh (the cache gate's stale-while-
@@ -116,6 +163,18 @@ cdef class ASGIApp:
         for call in list(self.calls):
             if call.task is not None and not call.task.done():
                 call.task.cancel()
+        for session in list(self.websockets):
+            session.cancel()
+
+    def going_away(self):
+        """The worker drains: every open WebSocket is closed with 1001."""
+        for session in list(self.websockets):
+            session.going_away()
+
+
+def set_result(future, value):
+    if not future.done():
+        future.set_result(value)
 
 
 cdef class ASGICall:
@@ -287,11 +346,14 @@ cdef class ASGIConnection(Connection):
 
     cdef int on_head(self) except -1:
         cdef Request req = self.parser.request
+        cdef ASGIApp host = <ASGIApp>self.service.app
         self.request = req
         self.body_chunks = None
         self.body_size = 0
         self.body_file = None
         self.since = self.loop.now
+        if host.websocket is not None and has_upgrade(req) and host.websocket(self):
+            return 0            # a WebSocket handshake (prefork/asgi/_websocket.pyx)
         if req.chunked or req.content_length > 0:
             self.phase = PHASE_APP_BODY
             self.deadline = self.loop.now + self.service.body_timeout
@@ -463,14 +525,37 @@ cdef class ASGIConnection(Connection):
     cdef int on_drained(self) except -1:
         if self.acall is not None:
             self.acall.drained()
+        elif self.upgraded is not None:
+            self.upgraded.drained()
         return 0
 
     cdef int on_peer_eof(self) except -1:
         if self.acall is not None and not self.acall.complete:
             self.acall.disconnect()
+        elif self.upgraded is not None:
+            self.upgraded.peer_eof()
         return 0
 
     cdef int on_closed(self) except -1:
         if self.acall is not None:
             self.acall.disconnect()
+        elif self.upgraded is not None:
+            self.upgraded.closed()
         return 0
+
+    # -- an upgraded connection speaks its new protocol ------------------------
+
+    cdef int process(self) except -1:
+        if self.upgraded is not None:
+            return self.upgraded.process()
+        return Connection.process(self)
+
+    cdef int flush(self) except -1:
+        if self.upgraded is not None:
+            return self.upgraded.flush()
+        return Connection.flush(self)
+
+    cdef int check_timeout(self, double now) except -1:
+        if self.upgraded is not None:
+            return self.upgraded.check_timeout(now)
+        return Connection.check_timeout(self, now)

@@ -21,16 +21,19 @@ declares the loop classes that use them.
 """
 import asyncio
 
-from prefork.asgi._host import AsyncioHost, eager_call_soon, start_task  # noqa: F401
+from prefork.asgi._host import AsyncioHost, eager_call_soon, resolve_now, start_task  # noqa: F401
 
 
 class EagerStart:
     """Mixed into an event loop class: ``start_task(coro)`` creates a Task
-    whose first step runs before it returns (compiled in _host.pyx)."""
+    whose first step runs before it returns, and ``resolve_now(future,
+    value)`` resolves a Future with its Task stepped at once (compiled in
+    _host.pyx)."""
 
     _eager = False
     call_soon = eager_call_soon
     start_task = start_task
+    resolve_now = resolve_now
 
 
 class EagerSelectorLoop(EagerStart, asyncio.SelectorEventLoop):

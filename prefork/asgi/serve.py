@@ -39,7 +39,12 @@ def serve_asgi(worker):
         scopes = ScopeBuilder(settings)
         if lifespan.supported:
             scopes.state = lifespan.state
-        app = ASGIApp(worker.app, scopes, aloop, aloop.start_task, host.wake)
+        websocket = None
+        if settings.ws:
+            from prefork.asgi._websocket import WebSockets
+            websocket = WebSockets(settings)
+        app = ASGIApp(worker.app, scopes, aloop, aloop.start_task, host.wake,
+                      aloop.resolve_now, websocket)
         hosted.update(host=host, app=app)
         return HTTPService(loop, app, settings, ASGIConnection,
                            multiprocess=worker.multiprocess, asgi=True)

@@ -22,6 +22,7 @@ cdef enum:
     PHASE_APP = 3               # the app runs in a thread, or the request waits for a cache fill
     PHASE_RESPONSE = 4          # a response is being sent (send timeout, per write)
     PHASE_APP_BODY = 5          # an ASGI app runs while its request body arrives (body timeout)
+    PHASE_UPGRADED = 6          # the connection left HTTP (a WebSocket, prefork/asgi/_websocket.pyx)
 
 
 cdef class Connection(ServedConnection):

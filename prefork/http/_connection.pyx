@@ -213,8 +213,8 @@ cdef class Connection(ServedConnection):
         cdef Py_ssize_t used
         cdef int event
         cdef RequestParser parser = self.parser
-        while not self.closed and not self.closing \
-                and self.phase != PHASE_APP and self.phase != PHASE_RESPONSE:
+        while not self.closed and not self.closing and self.phase != PHASE_APP \
+                and self.phase != PHASE_RESPONSE and self.phase != PHASE_UPGRADED:
             if self.phase == PHASE_APP_BODY and not self.wants_body():
                 # The app has not taken what arrived: stop reading until it
                 # does (receive() resumes), so a fast client cannot fill memory;

@@ -56,12 +56,21 @@ def fork_worker(arbiter, number, stop_mode=None):
         child.slot.ask_to_stop(stop_mode)
     child.board_index = arbiter.scoreboard.claim(os.getpid())
     hooks.call(arbiter.settings, "pre_fork", arbiter, child)
+    # The stop and reopen signals are blocked across the fork, not from the
+    # child's first line: one that reached the child before that line (it
+    # may wait a while to be scheduled) ran the master's handler there and
+    # was lost (a USR1 that never reopened the worker's logs, a TERM it
+    # never heard). Blocked, it waits for the worker's own handlers; the
+    # master gets its own at once when its mask is restored.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, BOOT_BLOCKED)
     try:
         pid = os.fork()
     except OSError:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         arbiter.scoreboard.free(child.board_index)
         raise
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         child.pid = pid
         arbiter.scoreboard.set_pid(child.board_index, pid)
         return child
@@ -96,8 +105,8 @@ def _reset_after_fork(arbiter, child):
     # Stop signals wait (pending) until the worker has its handlers: one that
     # comes while the app loads (or an ASGI app starts up) is then acted on
     # as usual, instead of killing a worker whose startup ran and whose
-    # shutdown would not (prefork/worker/process.py, install_signals).
-    signal.pthread_sigmask(signal.SIG_BLOCK, BOOT_BLOCKED)
+    # shutdown would not (prefork/worker/process.py, install_signals). They
+    # are blocked since before the fork (fork_worker).
     for signum in arbiter.HANDLED:
         signal.signal(signum, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)

@@ -214,6 +214,10 @@ class Worker:
         set_title(f"worker {self.number}", self.app_spec, "stopping")
         self.drain_deadline = self.loop.time() + self.settings.graceful_timeout
         self.service.end_keepalive()
+        if self.asgi is not None:
+            # Open WebSockets close with 1001 now, not at the deadline: their
+            # clients reconnect to the workers that stay (README, "WebSocket").
+            self.asgi.going_away()
         self.check_drained()
 
     def close_own_doors(self):
