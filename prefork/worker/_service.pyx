@@ -404,7 +404,9 @@ cdef class HTTPService(BatchHook):
         """Close connections whose deadline passed; called once a second.
         A worker that paused accepting because it was full looks again: a
         connection may have become evictable since (a head trickling in for
-        longer than EVICT_SLOW)."""
+        longer than EVICT_SLOW). Requests --max-pending refused since the
+        last sweep are logged here as a count (the first one is logged as
+        it happens)."""
         cdef double now = self.loop.now
         for conn in list(self.connections):
             (<ServedConnection>conn).check_timeout(now)
