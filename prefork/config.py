@@ -120,6 +120,13 @@ def redis_url(text):
     return text
 
 
+def forwarded_allow_ips(text):
+    """Comma-separated IP addresses and CIDR networks, * or unix (see
+    prefork/http/_forwarded.pyx); normalized, so a typo stops the server."""
+    from prefork.http._forwarded import normalize_allow_list
+    return normalize_allow_list(text)
+
+
 def log_level(text):
     level = str(text).lower()
     if level not in ("debug", "info", "warning", "error", "critical"):
@@ -249,6 +256,14 @@ SETTINGS = [
       "Requests served on one connection before it is closed (0: no limit).", "server"),
     S("root_path", "", str, "a path such as /api",
       "SCRIPT_NAME for the app when it is mounted below the site root.", "server"),
+    S("forwarded_allow_ips", "127.0.0.1,::1", forwarded_allow_ips,
+      "comma-separated IP addresses or CIDR networks, * for any peer, unix for unix-socket "
+      "peers, or empty for none",
+      "Peers whose X-Forwarded-For/-Proto/-Host/-Port and Forwarded fields are believed "
+      "(the client address, scheme, host and port the app sees).", "server"),
+    S("max_pending", 0, non_negative_int, "an integer >= 0",
+      "With --threads: requests that may wait for an app thread; one more is answered 503 "
+      "with Retry-After at once (0: no bound).", "server"),
     S("server_header", "", str, "a product name, or empty for none",
       "Value of the Server response header (empty: no header).", "server"),
     S("pid", "", str, "a file path, or empty for none",
@@ -285,6 +300,9 @@ SETTINGS = [
     S("send_timeout", 30.0, positive_float, "seconds > 0",
       "Time allowed between two writes of a response before the connection is closed.",
       "timeouts"),
+    S("request_timeout", 0.0, non_negative_float, "seconds >= 0 (0: none)",
+      "A request whose app is still running this long is answered 504 (or cut if its "
+      "response began) and logged; the worker serves on.", "timeouts"),
     S("limit_request_line", 8190, positive_int, "an integer >= 1",
       "Longest request line in bytes (414 beyond).", "limits"),
     S("limit_request_field_size", 8190, positive_int, "an integer >= 1",

@@ -50,6 +50,7 @@ cdef class ASGICall:
     cdef readonly bint disconnected
     cdef object status                  # from http.response.start
     cdef object headers
+    cdef bint timed_out                 # --request-timeout passed: cancelled, answered
 
     cdef int push(self, bytes chunk) except -1
     cdef int end_body(self) except -1

@@ -309,6 +309,8 @@ cdef class ASGICall:
     cdef int finished(self, object task) except -1:
         cdef ASGIConnection conn = self.conn
         self.host.calls.discard(self)
+        if self.timed_out:
+            return 0                        # answered and logged at the deadline
         exc = None if not task.cancelled() else "cancelled"
         if exc is None:
             exc = task.exception()
@@ -389,12 +391,13 @@ cdef class ASGIConnection(Connection):
         self.keep_alive = req.keep_alive and (not service.keepalive_off or self.rstart < self.rend) \
             and not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
+        self.find_client()
         self.acall = ASGICall(self, host, has_body,
                               has_body and req.expect_continue and self.rstart == self.rend)
         if service.gate is not None and not has_body:
             if self.ticket is None:
                 self.ticket = CacheTicket(self.remote_addr, self.remote_port, self.server_address)
-            answer = service.gate.before_app(self.ticket, req, self.remote_addr,
+            answer = service.gate.before_app(self.ticket, req, self.client_addr,
                                              self.keep_alive, self.loop.now)
             if answer is not None:
                 self.acall.complete = True
@@ -414,7 +417,11 @@ cdef class ASGIConnection(Connection):
         cdef ASGICall call = self.acall
         scope = host.scopes.build(self.request, self.remote_addr, self.remote_port, self.tcp,
                                   self.server_address)
+        if self.forwarded is not None:
+            self.forwarded.apply_scope(scope)
         service.mark_busy(self.request)
+        if service.deadlines is not None:
+            self.start_deadline()
         try:
             task = host.start_task(host.app(scope, call.receive, call.send))
         except Exception:
@@ -430,6 +437,18 @@ cdef class ASGIConnection(Connection):
             host.calls.add(call)
             task.add_done_callback(call.on_task_done)
         return 0
+
+    def on_deadline(self):
+        """--request-timeout passed while the app's task runs: cancel it
+        (CancelledError at its current await) and answer for it."""
+        cdef ASGICall call = self.acall
+        if self.closed or call is None or call.complete:
+            return
+        call.timed_out = True
+        call.complete = True
+        if call.task is not None and not call.task.done():
+            call.task.cancel()
+        self.time_out(call.head_sent, "its task was cancelled")
 
     def resume_body(self):
         """Read the request body again (receive() wants more), from prefork's

@@ -2,6 +2,8 @@
 from libc.stdint cimport uint32_t
 
 from prefork.cache._gate cimport CacheTicket
+from prefork.http._forwarded cimport Forwarded
+from prefork.worker._deadline cimport DeadlineNode
 from prefork.worker._loop cimport EventLoop
 from prefork.worker._service cimport HTTPService, ServedConnection
 from prefork._speedups cimport Request, RequestParser
@@ -32,6 +34,14 @@ cdef class Connection(ServedConnection):
     cdef readonly str remote_addr
     cdef readonly int remote_port
     cdef bint tcp
+    # --forwarded-allow-ips: whether the peer may speak for its clients
+    # (judged once, in set_peer), what it said about the current request,
+    # and that request's client (the peer's address, or the forwarded one)
+    cdef bint trusted
+    cdef Forwarded forwarded
+    cdef str client_addr
+    cdef DeadlineNode deadline_node # --request-timeout: its place among the running requests
+    cdef object app_future          # --threads: the pool's Future of the app call
     # read buffer: unconsumed bytes are buf[rstart:rend]
     cdef unsigned char *buf
     cdef Py_ssize_t rstart, rend, rcap
@@ -73,6 +83,11 @@ cdef class Connection(ServedConnection):
     cdef object close_after_pull    # a result to close once that block arrives
     cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
 
+    cdef int set_peer(self, str addr, int port, bint tcp) except -1
+    cdef int find_client(self) except -1
+    cdef int start_deadline(self) except -1
+    cdef int time_out(self, bint response_started, str note) except -1
+    cdef int shed(self) except -1
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
     cdef int on_readable(self) except -1
@@ -95,7 +110,7 @@ cdef class Connection(ServedConnection):
     cdef int finish_response(self) except -1
     cdef int serve_stored(self, bytes answer) except -1
     cdef int close_result(self) except -1
-    cdef int send_error(self, int status, str reason, bint head_request=*) except -1
+    cdef int send_error(self, int status, str reason, bint head_request=*, list headers=*) except -1
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
     cdef int write_out(self) except -1

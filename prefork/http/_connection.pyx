@@ -33,6 +33,8 @@ from posix.uio cimport iovec, writev
 from posix.unistd cimport close as c_close
 
 from prefork.cache._gate cimport CacheTicket
+from prefork.http._forwarded cimport Forwarded
+from prefork.worker._deadline cimport DeadlineNode, Deadlines
 from prefork.worker._loop cimport EventLoop, monotonic
 from prefork.http._response cimport HeadBuilder
 from prefork.worker._service cimport HTTPService, ServedConnection
@@ -42,6 +44,7 @@ from prefork.wsgi._bridge cimport EnvironBuilder, WSGICall
 from prefork.http._response import ResponseError
 from prefork._speedups import HTTPError
 from prefork.wsgi._bridge import close_body, pull_block, run_in_thread
+from prefork.worker._deadline import RequestTimeout
 from prefork.http.errors import error_body
 from prefork.wsgi.filewrapper import FileWrapper
 
@@ -65,6 +68,8 @@ cdef extern from "sys/epoll.h":
 cdef bytes CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 cdef bytes LAST_CHUNK = b"0\r\n\r\n"
 cdef bytes CRLF = b"\r\n"
+# --max-pending: when to try again (RFC 9110 §10.2.3), in seconds.
+cdef list RETRY_AFTER = [("Retry-After", "1")]
 
 
 cdef inline object body_bytes(object data):
@@ -88,9 +93,7 @@ cdef class Connection(ServedConnection):
         self.service = service
         self.loop = service.loop
         self.fd = fd
-        self.remote_addr = remote_addr
-        self.remote_port = remote_port
-        self.tcp = tcp
+        self.set_peer(remote_addr, remote_port, tcp)
         self.parser = RequestParser(service.max_request_line, service.max_field_size,
                                     service.max_header_size, service.max_header_count,
                                     service.max_body_size)
@@ -108,6 +111,28 @@ cdef class Connection(ServedConnection):
             free(self.buf)
         if self.fd >= 0:
             c_close(self.fd)
+
+    cdef int set_peer(self, str addr, int port, bint tcp) except -1:
+        """The peer: from accept(), or from a PROXY protocol header that
+        names the real one. The one place where a connection is judged
+        trusted to speak for its clients (--forwarded-allow-ips)."""
+        self.remote_addr = addr
+        self.remote_port = port
+        self.tcp = tcp
+        self.trusted = self.service.forwarded.trusts(addr, tcp)
+        self.client_addr = addr
+        return 0
+
+    cdef int find_client(self) except -1:
+        """The current request's client, scheme and host: what a trusted
+        peer's X-Forwarded-* or Forwarded fields say, if it sent any."""
+        self.forwarded = None
+        self.client_addr = self.remote_addr
+        if self.trusted:
+            self.forwarded = self.service.forwarded.resolve(self.request)
+            if self.forwarded is not None and self.forwarded.client is not None:
+                self.client_addr = self.forwarded.client
+        return 0
 
     # -- events ----------------------------------------------------------
 
@@ -301,10 +326,11 @@ cdef class Connection(ServedConnection):
         self.keep_alive = req.keep_alive and (not service.keepalive_off or self.rstart < self.rend) and \
             not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
+        self.find_client()
         if service.gate is not None:
             if self.ticket is None:
                 self.ticket = CacheTicket(self.remote_addr, self.remote_port, self.server_address)
-            answer = service.gate.before_app(self.ticket, req, self.remote_addr,
+            answer = service.gate.before_app(self.ticket, req, self.client_addr,
                                              self.keep_alive, self.loop.now)
             if answer is not None:
                 self.serve_stored(answer)
@@ -343,29 +369,120 @@ cdef class Connection(ServedConnection):
     cdef int call_app(self, object body) except -1:
         cdef Request req = self.request
         cdef HTTPService service = self.service
+        if service.max_pending and service.pool_tasks >= service.threads + service.max_pending:
+            return self.shed()
         environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
                                         self.body_size, self.server_address)
+        if self.forwarded is not None:
+            self.forwarded.apply_environ(environ)
         service.mark_busy(req)
         self.phase = PHASE_RESPONSE
         self.deadline = 0
+        if service.deadlines is not None:
+            self.start_deadline()
         if service.executor is None:
             self.run_inline(environ)
         else:
             self.phase = PHASE_APP
             self.call = WSGICall()
-            service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe,
+            service.pool_tasks += 1
+            self.app_future = service.executor.submit(run_in_thread, self.loop.call_soon_threadsafe,
                                     self.threaded_done, self.call, service.app, environ)
+        return 0
+
+    cdef int start_deadline(self) except -1:
+        if self.deadline_node is None:
+            self.deadline_node = DeadlineNode(self)
+        self.service.deadlines.start(self.deadline_node)
+        return 0
+
+    def on_deadline(self):
+        """--request-timeout passed while the app still runs (called by the
+        loop timer, prefork/worker/_deadline.pyx; an inline app call is
+        interrupted by the timer signal instead, in run_inline)."""
+        cdef Deadlines deadlines = self.service.deadlines
+        if self.closed:
+            return
+        if self.phase == PHASE_APP and self.call is not None:
+            if self.app_future is not None and self.app_future.cancel():
+                # Still waiting for a thread: it never runs.
+                self.service.pool_tasks -= 1
+                self.app_future = None
+                self.time_out(False, "it waited for an app thread and never ran")
+                return
+            # An app thread runs it: it cannot be stopped; the client gets
+            # its answer now and the thread is left to finish (counted).
+            deadlines.abandon(self.call)
+            self.time_out(False, "its app thread is left to finish (%d such running)"
+                          % deadlines.abandoned_running)
+        elif self.body_iter is not None or self.stream is not None:
+            if self.pulling:
+                deadlines.abandon(self.call)
+            self.time_out(True, "its response was cut short")
+
+    cdef int time_out(self, bint response_started, str note) except -1:
+        """The current request ran past --request-timeout: log it; answer
+        504 if nothing was sent yet, else cut the response (the client sees
+        it short); the connection closes either way."""
+        cdef HTTPService service = self.service
+        cdef Deadlines deadlines = service.deadlines
+        cdef Request req = self.request
+        deadlines.stop(self.deadline_node)
+        deadlines.timed_out += 1
+        service.log.warning("request timed out after %.2fs (--request-timeout %g): %s %s from %s; %s",
+                            monotonic() - self.deadline_node.started, deadlines.timeout,
+                            req.method.decode("latin-1"), req.target.decode("latin-1"),
+                            self.client_addr or "-", note)
+        service.mark_idle()
+        self.close_result()
+        if response_started:
+            self.write_out()
+            if not self.closed:
+                self.close()
+            return 0
+        self.sent = 0
+        self.send_error(504, "Gateway Timeout")
+        self.log_access()
+        return 0
+
+    cdef int shed(self) except -1:
+        """--max-pending requests already wait for an app thread: answer
+        503 at once rather than queue one more (logged once a second)."""
+        cdef HTTPService service = self.service
+        cdef Request req = self.request
+        service.requests_shed += 1
+        service.shed_unlogged += 1
+        if service.shed_unlogged == 1:
+            service.log.warning("answered 503 to %s %s from %s: %d requests wait for an app "
+                                "thread (--max-pending %d)", req.method.decode("latin-1"),
+                                req.target.decode("latin-1"), self.client_addr or "-",
+                                service.pool_tasks - service.threads, service.max_pending)
+        self.sent = 0
+        self.send_error(503, "Service Unavailable", False, RETRY_AFTER)
+        self.log_access()
         return 0
 
     cdef int run_inline(self, dict environ) except -1:
         cdef WSGICall call = WSGICall()
+        cdef Deadlines deadlines = self.service.deadlines
         self.call = call
+        if deadlines is not None:
+            deadlines.enter_app(self.deadline_node.when)
         try:
             result = self.service.app(environ, call)
+        except RequestTimeout:
+            deadlines.leave_app()
+            self.loop.now = monotonic()
+            self.time_out(False, "the app was interrupted")
+            return 0
         except Exception:
+            if deadlines is not None:
+                deadlines.leave_app()
             self.loop.now = monotonic()
             self.app_error()
             return 0
+        if deadlines is not None:
+            deadlines.leave_app()
         # The app may have taken seconds: deadlines set from here on (the
         # keep-alive timeout after this response) start from the real time.
         self.loop.now = monotonic()
@@ -374,8 +491,12 @@ cdef class Connection(ServedConnection):
 
     def threaded_done(self, WSGICall call, outcome, exc_info):
         """Back on the loop thread: an app thread finished this call."""
+        self.service.pool_tasks -= 1
+        self.app_future = None
         if self.closed or call is not self.call:
-            # The connection closed while the app ran.
+            # The connection closed while the app ran, or its deadline passed.
+            if self.service.deadlines is not None:
+                self.service.deadlines.finished_abandoned(call)
             if type(outcome) is FileWrapper:
                 outcome.close()
             elif type(outcome) is tuple:
@@ -429,6 +550,7 @@ cdef class Connection(ServedConnection):
         if self.stream is not None and not self.pulling and not self.closed \
                 and self.out_bytes < HIGH_WATER:
             self.pulling = True
+            self.service.pool_tasks += 1
             self.service.executor.submit(pull_block, self.loop.call_soon_threadsafe,
                                          self.threaded_block, self.call, self.stream)
         return 0
@@ -437,7 +559,10 @@ cdef class Connection(ServedConnection):
         """Back on the loop thread: the next block of a streamed body (None
         at its end), produced on the pool (prefork/wsgi/_bridge.pyx pull_block)."""
         self.pulling = False
+        self.service.pool_tasks -= 1
         if self.closed or call is not self.call:
+            if self.service.deadlines is not None:
+                self.service.deadlines.finished_abandoned(call)
             if self.close_after_pull is not None:
                 self.service.executor.submit(close_body, self.close_after_pull)
                 self.close_after_pull = None
@@ -574,15 +699,28 @@ cdef class Connection(ServedConnection):
         (a framework's response object) hold a single block."""
         cdef int pulled = 0
         cdef WSGICall call = self.call
+        cdef Deadlines deadlines = self.service.deadlines
         while self.body_iter is not None and self.out_bytes < HIGH_WATER:
+            if deadlines is not None and self.deadline_node is not None and self.deadline_node.linked:
+                deadlines.enter_app(self.deadline_node.when)     # an inline body's next block
             try:
                 data = next(self.body_iter)
             except StopIteration:
                 self.body_iter = None
+                if deadlines is not None:
+                    deadlines.leave_app()
                 if not call.headers_sent:
                     self.start_head(call, 0)
                 self.finish_response()
                 return 0
+            except RequestTimeout:
+                deadlines.leave_app()
+                self.loop.now = monotonic()
+                self.time_out(call.headers_sent, "the app was interrupted")
+                return 0
+            finally:
+                if deadlines is not None:
+                    deadlines.leave_app()
             if not call.headers_sent:
                 if not data:
                     continue
@@ -636,6 +774,8 @@ cdef class Connection(ServedConnection):
 
     cdef int finish_response(self) except -1:
         self.service.mark_idle()
+        if self.deadline_node is not None:
+            self.service.deadlines.stop(self.deadline_node)
         if self.chunked:
             self.queue(LAST_CHUNK)
         elif self.declared >= 0 and self.sent < self.declared and self.send_body:
@@ -723,13 +863,18 @@ cdef class Connection(ServedConnection):
         self.send_error(500, "Internal Server Error")
         return 0
 
-    cdef int send_error(self, int status, str reason, bint head_request=False) except -1:
+    cdef int send_error(self, int status, str reason, bint head_request=False,
+                        list headers=None) except -1:
         """Answer a request the server refuses, then close the connection."""
         minor = self.request.minor if self.request is not None else 1
         self.status_code = status
+        if self.deadline_node is not None:
+            self.service.deadlines.stop(self.deadline_node)
         body = error_body(status)
-        head = self.service.heads.build(minor, body[0], [("Content-Type", "text/plain; charset=utf-8")],
-                                        len(body[1]), False, False)
+        fields = [("Content-Type", "text/plain; charset=utf-8")]
+        if headers is not None:
+            fields += headers
+        head = self.service.heads.build(minor, body[0], fields, len(body[1]), False, False)
         self.queue(head)
         if self.request is not None:
             head_request = self.request.method == b"HEAD"
@@ -850,6 +995,10 @@ cdef class Connection(ServedConnection):
         self.closed = True
         self.close_result()
         self.on_closed()
+        if self.deadline_node is not None:
+            self.service.deadlines.stop(self.deadline_node)
+            self.deadline_node.owner = None     # no cycle left behind
+            self.deadline_node = None
         if self.ticket is not None:
             self.service.gate.abandon(self.ticket)
         if self.sendfile_src is not None:
@@ -927,7 +1076,7 @@ cdef class Connection(ServedConnection):
             elif lname == b"user-agent":
                 agent = (<bytes>value).decode("latin-1")
         access.info("access", extra={"access": {
-            "remote": self.remote_addr or "-",
+            "remote": self.client_addr or "-",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S %z"),
             "method": req.method.decode("latin-1"), "target": req.target.decode("latin-1"),
             "version": req.http_version.decode("latin-1"),

@@ -2,7 +2,9 @@
 from libc.stdint cimport uint32_t
 
 from prefork.cache._gate cimport CacheGate
+from prefork.worker._deadline cimport Deadlines
 from prefork.worker._loop cimport BatchHook, EventLoop, Handler
+from prefork.http._forwarded cimport TrustedPeers
 from prefork.http._response cimport HeadBuilder
 from prefork._speedups cimport Request
 from prefork.wsgi._bridge cimport EnvironBuilder
@@ -83,6 +85,20 @@ cdef class HTTPService(BatchHook):
     cdef ScoreEntry *me             # this worker's entry (NULL without a scoreboard)
     cdef double yield_since         # crowded() since then, 0 when not
     cdef int slow_calls             # app calls in this batch that ran past DEFER_LIMIT
+    # --forwarded-allow-ips: the peers whose proxy fields are believed
+    cdef readonly TrustedPeers forwarded
+    # --request-timeout, or None when off
+    cdef readonly Deadlines deadlines
+    # --threads and --max-pending: tasks given to the pool and not yet back
+    # (app calls and body blocks; threads left running past a deadline too),
+    # so pool_tasks - threads of them wait for a thread.
+    cdef readonly int threads
+    cdef readonly int max_pending
+    cdef public long long pool_tasks
+    # Requests answered 503 because max_pending were waiting (exported by
+    # the metrics), and those not yet in the error log.
+    cdef readonly long long requests_shed
+    cdef public long long shed_unlogged
 
     cdef int defer_flush(self, ServedConnection conn) except -1
     cdef int flush_deferred(self) except -1

@@ -41,6 +41,8 @@ from prefork.worker._loop cimport BatchHook, EventLoop, Handler, monotonic
 from prefork.http._response cimport HeadBuilder
 from prefork._speedups cimport Request
 from prefork.wsgi._bridge cimport EnvironBuilder
+from prefork.worker._deadline cimport Deadlines
+from prefork.http._forwarded cimport TrustedPeers
 
 from prefork.wsgi._bridge import listener_address
 
@@ -199,6 +201,10 @@ cdef class HTTPService(BatchHook):
             self.executor = None
         self.environ = EnvironBuilder(settings, multiprocess)
         self.deferred = []
+        self.forwarded = TrustedPeers(settings.forwarded_allow_ips)
+        self.deadlines = Deadlines(loop, settings.request_timeout) if settings.request_timeout else None
+        self.threads = settings.threads if self.executor is not None else 0
+        self.max_pending = settings.max_pending if self.executor is not None else 0
         loop.batch_hook = self
 
     # -- responses out, a batch at a time ---------------------------------
@@ -399,10 +405,17 @@ cdef class HTTPService(BatchHook):
         """Close connections whose deadline passed; called once a second.
         A worker that paused accepting because it was full looks again: a
         connection may have become evictable since (a head trickling in for
-        longer than EVICT_SLOW)."""
+        longer than EVICT_SLOW). Requests --max-pending refused since the
+        last sweep are logged here as a count (the first one is logged as
+        it happens)."""
         cdef double now = self.loop.now
         for conn in list(self.connections):
             (<ServedConnection>conn).check_timeout(now)
+        if self.shed_unlogged > 1:
+            self.log.warning("answered %d more requests 503: %d wait for an app thread "
+                             "(--max-pending %d)", self.shed_unlogged - 1,
+                             max(self.pool_tasks - self.threads, 0), self.max_pending)
+        self.shed_unlogged = 0
         if not self.accepting and not self.accept_stopped and self.evictable() is not None:
             self.resume_accepting()
 

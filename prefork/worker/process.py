@@ -9,7 +9,8 @@ is a retirement): every response from then on says ``Connection: close``,
 idle connections linger briefly then close, in-flight and already received
 requests are answered, and the worker exits as soon as it holds no
 connection and accepts no more. INT and QUIT stop at once; USR1 reopens the
-log files; SIGABRT (sent by the master when the heartbeat stops) dumps
+log files; SIGALRM (with --request-timeout, inline WSGI) interrupts an app
+call past its deadline (prefork/worker/_deadline.pyx); SIGABRT (sent by the master when the heartbeat stops) dumps
 every thread's stack to the error log and kills the process.
 
 Liveness: the loop writes a heartbeat into the worker's shared-memory slot
@@ -123,6 +124,7 @@ class Worker:
         if self.accept_kick is not None and not self.settings.reuse_port:
             self.service.set_accept_kick(*self.accept_kick)
         self.install_signals()
+        self.set_up_request_limits()
         self.loop.set_heartbeat(self.slot.heartbeat, min(1.0, self.settings.timeout / 4))
         self.loop.call_later(1.0, self.tick)
         self.slot.beat()
@@ -133,6 +135,16 @@ class Worker:
         self.notify_master()
         hooks.call(self.settings, "post_worker_init", self)
         self.log.debug("worker %d (pid %d) serving", self.number, self.pid)
+
+    def set_up_request_limits(self):
+        """--request-timeout interrupts an inline WSGI app with a timer
+        signal (prefork/worker/_deadline.pyx); with --threads or ASGI the
+        loop acts alone. --max-pending needs a thread pool."""
+        deadlines = self.service.deadlines
+        if deadlines is not None and not self.service.asgi and self.settings.threads == 1:
+            deadlines.enable_interrupts()
+        if self.settings.max_pending and self.service.max_pending == 0:
+            self.log.warning("--max-pending applies with --threads (WSGI); it has no effect here")
 
     def notify_master(self):
         if self.notify_fd is not None:
