@@ -354,6 +354,7 @@ cdef class ASGIConnection(Connection):
         self.body_size = 0
         self.body_file = None
         self.since = self.loop.now
+        self.find_client()      # for a WebSocket's scope and access log too
         if host.websocket is not None and has_upgrade(req) and host.websocket(self):
             return 0            # a WebSocket handshake (prefork/asgi/_websocket.pyx)
         if req.chunked or req.content_length > 0:
@@ -391,7 +392,6 @@ cdef class ASGIConnection(Connection):
         self.keep_alive = req.keep_alive and (not service.keepalive_off or self.rstart < self.rend) \
             and not (service.max_keepalive_requests and self.requests >= service.max_keepalive_requests)
         self.started = time.time() if service.access_log is not None else 0.0
-        self.find_client()
         self.acall = ASGICall(self, host, has_body,
                               has_body and req.expect_continue and self.rstart == self.rend)
         if service.gate is not None and not has_body:

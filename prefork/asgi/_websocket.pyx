@@ -151,7 +151,9 @@ cdef int start_session(ASGIConnection conn, ASGIApp host, object handshake, WebS
     scope = host.scopes.build(req, conn.remote_addr, conn.remote_port, conn.tcp,
                               conn.server_address)
     scope["type"] = "websocket"
-    scope["scheme"] = "ws"
+    if conn.forwarded is not None:
+        conn.forwarded.apply_scope(scope)       # from a trusted proxy (--forwarded-allow-ips)
+    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
     del scope["method"]
     scope["subprotocols"] = handshake.subprotocols
     scope["extensions"] = EXTENSIONS

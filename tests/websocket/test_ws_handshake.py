@@ -108,6 +108,32 @@ def test_the_websocket_scope(server):
     ws.close()
 
 
+def test_the_websocket_scope_behind_a_trusted_proxy(server):
+    # 127.0.0.1 is trusted by default (--forwarded-allow-ips): the proxy's
+    # X-Forwarded-* name the client and its scheme, as for HTTP.
+    ws = RawWebSocket(server.port, path="/scope",
+                      extra=["X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https",
+                             "X-Forwarded-Host: example.com"])
+    fin, rsv, opcode, payload = ws.recv_frame()
+    scope = json.loads(payload)
+    assert scope["client"][0] == "203.0.113.7"
+    assert scope["scheme"] == "wss"
+    assert scope["server"][0] == "example.com"
+    assert ["host", "example.com"] in scope["headers"]
+    ws.close()
+
+
+def test_forwarded_fields_from_an_untrusted_peer_are_ignored(server_factory):
+    server = server_factory("ws_app:app", "--workers", "1", "--forwarded-allow-ips", "")
+    ws = RawWebSocket(server.port, path="/scope",
+                      extra=["X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https"])
+    fin, rsv, opcode, payload = ws.recv_frame()
+    scope = json.loads(payload)
+    assert scope["client"][0] == "127.0.0.1"
+    assert scope["scheme"] == "ws"
+    ws.close()
+
+
 def test_chosen_subprotocol_is_answered(server):
     ws = RawWebSocket(server.port, extra=["Sec-WebSocket-Protocol: chat, superchat"])
     assert ws.fields["sec-websocket-protocol"] == "chat"
