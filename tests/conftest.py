@@ -48,8 +48,9 @@ class Server:
     """A running prefork-serve; ``stop()`` ends it by its own pid."""
 
     def __init__(self, app, *flags, env=None, host="127.0.0.1", port=None, wait=True, cwd=APPS,
-                 command=None):
+                 command=None, tls=None):
         self.host = host
+        self.tls = tls          # a client ssl.SSLContext: connect() speaks TLS
         self.port = port or free_port(host)
         bind = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.args = (command or serve_command()) + [app, "--bind", bind, *flags]
@@ -83,7 +84,14 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def connect(self, timeout=5.0):
-        return socket.create_connection((self.host, self.port), timeout=timeout)
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.wrap_socket(sock, server_hostname="localhost")
+        except BaseException:
+            sock.close()
+            raise
 
     def signal(self, signum):
         os.kill(self.pid, signum)
@@ -130,6 +138,15 @@ def _serving():
 def server_factory():
     """``start(app, *flags, **kw)`` -> Server; every server is stopped at teardown."""
     yield from _serving()
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """Test certificates made with the openssl command (tests/certs.py)."""
+    from certs import Certs
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is missing: apt-get install openssl")
+    return Certs(tmp_path_factory.mktemp("certs"))
 
 
 def run_cli(*args, env=None, timeout=20):

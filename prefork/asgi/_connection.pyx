@@ -352,6 +352,8 @@ cdef class ASGIConnection(Connection):
         cdef ASGICall call = self.acall
         scope = host.scopes.build(self.request, self.remote_addr, self.remote_port, self.tcp,
                                   self.server_address)
+        if self.tls is not None:
+            self.tls.apply_to_scope(scope)      # scheme https, the asgiref TLS extension
         service.mark_busy(self.request)
         try:
             task = host.start_task(host.app(scope, call.receive, call.send))

@@ -2,6 +2,7 @@
 from libc.stdint cimport uint32_t
 
 from prefork.cache._gate cimport CacheTicket
+from prefork.http._tls cimport TLSStream
 from prefork.worker._loop cimport EventLoop
 from prefork.worker._service cimport HTTPService, ServedConnection
 from prefork._speedups cimport Request, RequestParser
@@ -71,6 +72,9 @@ cdef class Connection(ServedConnection):
     cdef bint pulling               # a block is being produced on the pool
     cdef object close_after_pull    # a result to close once that block arrives
     cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
+    # TLS (prefork/http/_tls.pyx): its record layer, or None on a plain connection
+    cdef TLSStream tls
+    cdef bint tls_read_scheduled    # a read of bytes buffered in the record layer is due
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -91,6 +95,7 @@ cdef class Connection(ServedConnection):
     cdef int pump_body(self, bint first=*) except -1
     cdef int push_chunk(self, object data) except -1
     cdef int pump_sendfile(self) except -1
+    cdef int pump_file_blocks(self) except -1
     cdef int finish_response(self) except -1
     cdef int serve_stored(self, bytes answer) except -1
     cdef int close_result(self) except -1
@@ -98,6 +103,10 @@ cdef class Connection(ServedConnection):
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
     cdef int write_out(self) except -1
+    cdef int tls_write_out(self) except -1
+    cdef int on_handshake(self) except -1
+    cdef int refuse_plain_http(self) except -1
+    cdef int tls_kick(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
     cdef bint has_unread_bytes(self)
     cdef double waiting_since(self)

@@ -129,8 +129,11 @@ class Arbiter:
                 pidfile.remove(self.settings.pid, self.pid)
                 return code
         self.set_title()
-        for sock in self.listeners:
-            self.log.info("listening on %s", describe(sock))
+        tls = self.settings.tls
+        tls_flags = tls.tls_listeners(self.settings, self.listeners) if tls is not None \
+            else [False] * len(self.listeners)
+        for sock, is_tls in zip(self.listeners, tls_flags):
+            self.log.info("listening on %s", describe(sock, is_tls))
         self.log.info("master (pid %d) starting %d workers", self.pid, self.settings.workers)
         return None
 

@@ -16,9 +16,24 @@ class BindError(Exception):
     """An address could not be bound; the message names it."""
 
 
+def bind_scheme(text):
+    """"https" or "http" for a bind that names its scheme (``https://HOST:PORT``:
+    TLS, ``http://HOST:PORT``: plain, whatever --certfile says), else None."""
+    for scheme in ("https", "http"):
+        if text.startswith(scheme + "://"):
+            return scheme
+    return None
+
+
 def parse_address(text):
-    """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``
-    -> (family, address); family is None for ``fd://``. ValueError if malformed."""
+    """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``,
+    the TCP forms optionally after ``http://`` or ``https://`` -> (family,
+    address); family is None for ``fd://``. ValueError if malformed."""
+    scheme = bind_scheme(text)
+    if scheme is not None:
+        text = text[len(scheme) + 3:]
+        if text.startswith(("unix:", "fd://")) or "/" in text:
+            raise ValueError(text)      # a scheme names TCP addresses only
     if text.startswith("unix:"):
         path = text[5:]
         if not path:
@@ -50,8 +65,8 @@ def bind_socket(text, backlog, unix_mode="", reuse_port=False):
     try:
         family, address = parse_address(text)
     except ValueError:
-        raise BindError(f"--bind: invalid address {text!r}; expected HOST:PORT, [IPV6]:PORT, "
-                        "unix:PATH or fd://N") from None
+        raise BindError(f"--bind: invalid address {text!r}; expected [http:// or https://]HOST:PORT, "
+                        "[IPV6]:PORT, unix:PATH or fd://N") from None
     if family is None:
         return adopt_fd(address, text)
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -116,9 +131,12 @@ def reuse_port_copy(sock, backlog):
     return own
 
 
-def describe(sock):
-    """The address a socket listens on, as a --bind value."""
+def describe(sock, tls=False):
+    """The address a socket listens on, as a --bind value (``https://`` for
+    a TLS listener)."""
     address = sock.getsockname()
+    if tls:
+        return "https://" + describe(sock)
     if sock.family == socket.AF_UNIX:
         return "unix:" + (address if isinstance(address, str) else repr(address))
     if sock.family == socket.AF_INET6:

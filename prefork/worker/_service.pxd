@@ -37,6 +37,8 @@ cdef class ServedConnection(Handler):
     cdef double waiting_since(self)
     # Close it to make room for a new connection (408 for a request cut short).
     cdef int evict(self) except -1
+    # Speak TLS (prefork.tls.TLSConfig), starting with the handshake.
+    cdef int start_tls(self, object config) except -1
 
 
 cdef class HTTPService(BatchHook):
@@ -110,6 +112,7 @@ cdef class Acceptor(Handler):
     cdef bint shut                  # its listener was shut down
     cdef bint aside                 # stepped aside for an idle sibling (step_aside)
     cdef tuple server_address       # listener_address() of sock
+    cdef object tls                 # prefork.tls.TLSConfig for a TLS listener, else None
     cdef int on_events(self, uint32_t events) except -1
     cdef bint listening(self)
     cdef int accept(self, int allowance) except -1

@@ -154,6 +154,9 @@ cdef class ServedConnection(Handler):
     cdef int evict(self) except -1:
         raise NotImplementedError
 
+    cdef int start_tls(self, object config) except -1:
+        raise NotImplementedError
+
 
 cdef class HTTPService(BatchHook):
     """State one worker's connections share: the app, settings, the head
@@ -347,10 +350,11 @@ cdef class HTTPService(BatchHook):
         if self.accepting:
             self.kick.start()
 
-    def listen(self, sock):
-        """Accept connections from a bound, listening socket."""
+    def listen(self, sock, tls=None):
+        """Accept connections from a bound, listening socket; ``tls``: its
+        connections speak TLS with this prefork.tls.TLSConfig."""
         sock.setblocking(False)
-        acceptor = Acceptor(self, sock)
+        acceptor = Acceptor(self, sock, tls)
         self.acceptors.append(acceptor)
         if self.accepting or len(self.acceptors) == 1:
             self.accepting = True
@@ -534,9 +538,10 @@ cdef class HTTPService(BatchHook):
 cdef class Acceptor(Handler):
     """Accepts connections on one shared listening socket."""
 
-    def __init__(self, HTTPService service, sock):
+    def __init__(self, HTTPService service, sock, tls=None):
         self.service = service
         self.sock = sock
+        self.tls = tls
         self.fd = sock.fileno()
         self.tcp = sock.family != 1     # AF_UNIX
         self.registered = False
@@ -567,6 +572,8 @@ cdef class Acceptor(Handler):
         else:
             conn = service.connection_type(service, fd, "", 0, False)
         (<ServedConnection>conn).server_address = self.server_address
+        if self.tls is not None:
+            (<ServedConnection>conn).start_tls(self.tls)
         service.connections.add(conn)
         service.loop.register(conn, EPOLLIN)
         return 0

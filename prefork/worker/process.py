@@ -112,12 +112,15 @@ class Worker:
         self.service.set_status_slot(self.slot.status_buffer())
         if self.cache is not None:
             self.service.set_cache(self.cache, self.settings)
+        tls = self.settings.tls
+        tls_flags = tls.tls_listeners(self.settings, self.listeners) if tls is not None \
+            else [False] * len(self.listeners)
         if self.settings.reuse_port:
             shared = self.listeners
             self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in shared]
             self.own_listeners = [sock for sock in self.listeners if sock not in shared]
-        for sock in self.listeners:
-            self.service.listen(sock)
+        for sock, is_tls in zip(self.listeners, tls_flags):
+            self.service.listen(sock, tls if is_tls else None)
         if self.scoreboard is not None:
             self.service.set_scoreboard(self.scoreboard.buffer(), self.board_index)
         if self.accept_kick is not None and not self.settings.reuse_port:
