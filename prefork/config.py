@@ -247,7 +247,7 @@ SETTINGS = [
       "Config file: module-level names are setting names (and hooks).", "server", short="-c"),
     S("bind", ["127.0.0.1:8000"], address,
       "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; https://HOST:PORT for TLS, http://HOST:PORT "
-      "for plain whatever --certfile says",
+      "for plain whatever --certfile says; proxy+ before any of them for a PROXY protocol header",
       "Address to listen on; repeat for several. With --certfile, TCP addresses without a "
       "scheme are TLS.", "server", multiple=True, short="-b"),
     S("workers", os.cpu_count() or 1, positive_int, "an integer >= 1",
@@ -297,6 +297,11 @@ SETTINGS = [
     S("ssl_ciphers", TLS12_CIPHERS, str, "an OpenSSL cipher list",
       "TLS 1.2 cipher suites (TLS 1.3 uses OpenSSL's).", "tls",
       shown="Mozilla's intermediate list (ECDHE with AES-GCM or ChaCha20)"),
+    S("proxy_protocol", False, boolean, "a switch (true/false in env and config file)",
+      "Every listener expects a PROXY protocol header (v1 or v2) before each connection's first "
+      "byte; proxy+ on a --bind asks it of that listener only.", "proxy", switch=True),
+    S("proxy_protocol_timeout", 5.0, positive_float, "seconds > 0",
+      "Time allowed for the PROXY protocol header (the connection is closed after it).", "proxy"),
     S("pid", "", str, "a file path, or empty for none",
       "Write the master's pid to this file.", "process"),
     S("user", "", user, "a user name or uid, or empty",

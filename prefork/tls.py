@@ -10,21 +10,17 @@ Built before forking, one context serves every worker: they share its
 session ticket keys, so a client resumes its session on any worker (the
 keys are new with each reload).
 
-Which listeners speak TLS (``tls_listeners``): ``https://HOST:PORT`` binds
-do, ``http://HOST:PORT`` binds do not, and a bind without a scheme does when
-``--certfile`` is given and the socket is TCP (gunicorn's rule: with a
-certificate, every TCP address is TLS); unix sockets are plain.
+Which listeners speak TLS: prefork/master/sockets.py ``listener_roles``.
 
 Invariants: this module is imported only when TLS is configured (a plain
 server never loads ``ssl``); the key is never read through OpenSSL's
 terminal prompt (a password callback is always given, so an encrypted key
 without ``--keyfile-password-file`` is an error, not a hung start).
 """
-import socket
 import ssl
 
 from prefork.config import ConfigError
-from prefork.master.sockets import address_key, bind_scheme, parse_address, socket_key
+from prefork.master.sockets import bind_scheme
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _CLIENT_CERT = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -39,10 +35,9 @@ _DN_NAMES = {"commonName": "CN", "localityName": "L", "stateOrProvinceName": "ST
 class TLSConfig:
     """What every TLS connection of a generation of workers shares."""
 
-    def __init__(self, context, server_cert_pem, default_tls):
+    def __init__(self, context, server_cert_pem):
         self.context = context
         self.server_cert_pem = server_cert_pem      # the asgiref extension's server_cert
-        self.default_tls = default_tls              # a bind without a scheme is TLS
         # Exceptions of the non-blocking calls, looked up here so that the
         # compiled stream (prefork/http/_tls.pyx) never imports ssl itself.
         self.want_read = ssl.SSLWantReadError
@@ -56,23 +51,6 @@ class TLSConfig:
 
     def connection_scope_tls(self, sslobj):
         return connection_scope_tls(sslobj, self)
-
-    def tls_listeners(self, settings, listeners):
-        """For each listening socket, whether its connections speak TLS."""
-        schemes, by_fd = {}, {}
-        for text in settings.bind:
-            scheme = bind_scheme(text)
-            family, address = parse_address(text)
-            if family is None:
-                by_fd[address] = scheme
-            elif scheme is not None:
-                schemes[address_key(text)] = scheme
-        flags = []
-        for sock in listeners:
-            scheme = schemes.get(socket_key(sock), by_fd.get(sock.fileno()))
-            tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
-            flags.append(tcp and (scheme == "https" or (scheme is None and self.default_tls)))
-        return flags
 
 
 def load_tls(settings):
@@ -102,7 +80,7 @@ def load_tls(settings):
     _load_certificate(context, settings)
     _load_client_ca(context, settings)
     context.set_alpn_protocols(["http/1.1"])
-    return TLSConfig(context, _first_certificate(settings.certfile), default_tls=True)
+    return TLSConfig(context, _first_certificate(settings.certfile))
 
 
 def _load_certificate(context, settings):

@@ -2,6 +2,7 @@
 from libc.stdint cimport uint32_t
 
 from prefork.cache._gate cimport CacheTicket
+from prefork.http._proxy cimport ProxyHeader
 from prefork.http._tls cimport TLSStream
 from prefork.worker._loop cimport EventLoop
 from prefork.worker._service cimport HTTPService, ServedConnection
@@ -75,6 +76,8 @@ cdef class Connection(ServedConnection):
     # TLS (prefork/http/_tls.pyx): its record layer, or None on a plain connection
     cdef TLSStream tls
     cdef bint tls_read_scheduled    # a read of bytes buffered in the record layer is due
+    # The PROXY protocol header still to read (prefork/http/_proxy.pyx), or None
+    cdef ProxyHeader proxy
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -105,6 +108,7 @@ cdef class Connection(ServedConnection):
     cdef int write_out(self) except -1
     cdef int tls_write_out(self) except -1
     cdef int on_handshake(self) except -1
+    cdef int on_proxy_header(self) except -1
     cdef int refuse_plain_http(self) except -1
     cdef int tls_kick(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1

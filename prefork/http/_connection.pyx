@@ -37,6 +37,7 @@ from posix.uio cimport iovec, writev
 from posix.unistd cimport close as c_close
 
 from prefork.cache._gate cimport CacheTicket
+from prefork.http._proxy cimport PROXY_DONE, PROXY_WANT, ProxyHeader
 from prefork.http._tls cimport (HANDSHAKE_DONE, HANDSHAKE_PLAIN_HTTP, HANDSHAKE_WANT,
                                 TLSStream)
 from prefork.worker._loop cimport EventLoop, monotonic
@@ -123,6 +124,8 @@ cdef class Connection(ServedConnection):
     # -- events ----------------------------------------------------------
 
     cdef int on_events(self, uint32_t events) except -1:
+        if self.proxy is not None:
+            return self.on_proxy_header()
         if self.tls is not None and self.tls.handshaking:
             return self.on_handshake()
         if events & EPOLLRDHUP and not events & EPOLLIN:
@@ -855,6 +858,38 @@ cdef class Connection(ServedConnection):
             self.on_drained()
         return 0
 
+    # -- PROXY protocol ----------------------------------------------------
+
+    cdef int start_proxy(self, double timeout) except -1:
+        """This connection came in on a --proxy-protocol listener: its
+        header first (prefork/http/_proxy.pyx), within ``timeout``."""
+        self.proxy = ProxyHeader()
+        self.deadline = self.loop.now + timeout
+        return 0
+
+    cdef int on_proxy_header(self) except -1:
+        cdef int state = self.proxy.read(self.fd)
+        if state == PROXY_WANT:
+            return 0
+        if state != PROXY_DONE:
+            self.service.log.info("PROXY protocol header from %s refused: %s", self.remote_addr,
+                                  self.proxy.error)
+            self.close()
+            return 0
+        if self.proxy.client_addr is not None:
+            # The client the load balancer speaks for: REMOTE_ADDR, the
+            # ASGI client and the access log from here on.
+            self.remote_addr = self.proxy.client_addr
+            self.remote_port = self.proxy.client_port
+            self.tcp = True
+        self.proxy = None
+        self.since = self.loop.now
+        self.deadline = self.service.idle_deadline(self.loop.now + self.service.header_timeout)
+        # What follows the header may have come with it: no event will say so.
+        if self.tls is not None:
+            return self.on_handshake()
+        return self.on_readable()
+
     # -- TLS -------------------------------------------------------------
 
     cdef int start_tls(self, object config) except -1:
@@ -1058,7 +1093,9 @@ cdef class Connection(ServedConnection):
                 self.close()    # the client is not reading either
         elif self.phase == PHASE_IDLE or self.phase == PHASE_APP_BODY or self.out:
             # (An ASGI app whose body stopped arriving hears http.disconnect.)
-            if self.tls is not None and self.tls.handshaking:
+            if self.proxy is not None:
+                self.service.log.info("PROXY protocol header from %s timed out", self.remote_addr)
+            elif self.tls is not None and self.tls.handshaking:
                 self.service.log.info("TLS handshake from %s timed out", self.remote_addr)
             self.close()
         return 0

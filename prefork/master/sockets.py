@@ -16,9 +16,19 @@ class BindError(Exception):
     """An address could not be bound; the message names it."""
 
 
+PROXY_PREFIX = "proxy+"
+
+
+def bind_proxy(text):
+    """Whether a bind asks for the PROXY protocol header (``proxy+`` before
+    any form: ``proxy+https://HOST:PORT``, ``proxy+unix:PATH``...)."""
+    return text.startswith(PROXY_PREFIX)
+
+
 def bind_scheme(text):
     """"https" or "http" for a bind that names its scheme (``https://HOST:PORT``:
     TLS, ``http://HOST:PORT``: plain, whatever --certfile says), else None."""
+    text = text.removeprefix(PROXY_PREFIX)
     for scheme in ("https", "http"):
         if text.startswith(scheme + "://"):
             return scheme
@@ -28,7 +38,9 @@ def bind_scheme(text):
 def parse_address(text):
     """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``,
     the TCP forms optionally after ``http://`` or ``https://`` -> (family,
-    address); family is None for ``fd://``. ValueError if malformed."""
+    address); family is None for ``fd://``; any of them after ``proxy+``.
+    ValueError if malformed."""
+    text = text.removeprefix(PROXY_PREFIX)
     scheme = bind_scheme(text)
     if scheme is not None:
         text = text[len(scheme) + 3:]
@@ -131,10 +143,37 @@ def reuse_port_copy(sock, backlog):
     return own
 
 
-def describe(sock, tls=False):
+def listener_roles(settings, listeners):
+    """For each listening socket, (tls, proxy): whether its connections
+    speak TLS, and whether they start with a PROXY protocol header.
+    ``https://`` binds are TLS, ``http://`` binds plain, and a bind without
+    a scheme is TLS when there is a certificate and the socket is TCP
+    (gunicorn's rule: with a certificate, every TCP address is TLS); unix
+    sockets are plain. ``proxy+`` binds, or every bind with
+    --proxy-protocol, read the PROXY header."""
+    by_key, by_fd = {}, {}
+    for text in settings.bind:
+        family, address = parse_address(text)
+        role = (bind_scheme(text), bind_proxy(text))
+        if family is None:
+            by_fd[address] = role
+        else:
+            by_key[address_key(text)] = role
+    roles = []
+    for sock in listeners:
+        scheme, proxy = by_key.get(socket_key(sock), by_fd.get(sock.fileno(), (None, False)))
+        tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        tls = tcp and (scheme == "https" or (scheme is None and settings.tls is not None))
+        roles.append((tls, proxy or settings.proxy_protocol))
+    return roles
+
+
+def describe(sock, tls=False, proxy=False):
     """The address a socket listens on, as a --bind value (``https://`` for
-    a TLS listener)."""
+    a TLS listener, ``proxy+`` for a PROXY protocol one)."""
     address = sock.getsockname()
+    if proxy:
+        return PROXY_PREFIX + describe(sock, tls)
     if tls:
         return "https://" + describe(sock)
     if sock.family == socket.AF_UNIX:
