@@ -24,6 +24,32 @@ MODES = {
 }
 
 
+# TLS as a mode: the default (inline) server behind TLS with the test
+# certificates; a module that runs in it starts the server with
+# ``tls_mode()``'s flags and client context, and its clients go through
+# ``server.tls`` (Server.connect, procs.get, traffic.Traffic do).
+TLS_MODE = "tls"
+_CERTS = []
+
+
+def shared_certs():
+    """The session's test certificates (tests/certs.py), made once."""
+    if not _CERTS:
+        import tempfile
+        from certs import Certs
+        if shutil.which("openssl") is None:
+            pytest.fail("the openssl command is missing: apt-get install openssl")
+        directory = tempfile.mkdtemp(prefix="prefork-certs-")
+        _CERTS.append(Certs(directory))
+    return _CERTS[0]
+
+
+def tls_mode():
+    """(server flags, client ssl context) of the TLS mode."""
+    certs = shared_certs()
+    return certs.flags(), certs.client_context()
+
+
 @pytest.fixture(scope="module", params=list(MODES))
 def mode(request):
     """The name of a server mode; pass ``*MODES[mode]`` to the server."""
@@ -141,12 +167,11 @@ def server_factory():
 
 
 @pytest.fixture(scope="session")
-def certs(tmp_path_factory):
+def certs():
     """Test certificates made with the openssl command (tests/certs.py)."""
-    from certs import Certs
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl command is missing: apt-get install openssl")
-    return Certs(tmp_path_factory.mktemp("certs"))
+    certs = shared_certs()
+    yield certs
+    shutil.rmtree(certs.dir, ignore_errors=True)
 
 
 def run_cli(*args, env=None, timeout=20):
