@@ -12,9 +12,14 @@ CPU 0 and wrk to CPU 1 (taskset), on the plaintext app.
   processes: each connection a full handshake (no session reused: ECDHE
   and an ECDSA P-256 signature on the server) and one HTTP/1.0 GET;
 - reconnects: wrk with ``Connection: close``: a new connection per
-  request, but wrk resumes its TLS session from a ticket (nginx's
-  $ssl_session_reused says "r" for all but the first), so these are
-  abbreviated handshakes (and wrk speaks TLS 1.2).
+  request, on which wrk resumes its TLS session from a ticket (against a
+  TLS 1.2-only nginx, $ssl_session_reused said "r" for all but the
+  first), so these are abbreviated handshakes (with TLS 1.3, still an
+  ECDHE exchange, but no certificate and no signature).
+
+Every server is offered TLS 1.2 and 1.3 (nginx 1.22 needs ``ssl_protocols``
+for 1.3, granian ``--ssl-protocol-min tls1.2``); the TLS column is what an
+OpenSSL client negotiates.
 
 Peers come from bench/.venv, or from $BENCH_VENV (bench/install_peers.sh);
 prefork is the prefork-serve beside this interpreter. The best of --runs
@@ -77,6 +82,7 @@ http {{
     keepalive_requests 1000000;
     server {{
         listen {HOST}:{port} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;     # 1.22's default has no TLS 1.3
         ssl_certificate {cert};
         ssl_certificate_key {key};
         location / {{
@@ -125,7 +131,8 @@ SERVERS = ["prefork", "prefork-asgi", "gunicorn-gthread", "uvicorn", "granian", 
 
 
 def wait_ready(port, tls, proc, timeout=20):
-    """Until one GET answers with the body (over TLS when ``tls``)."""
+    """Until one GET answers with the body (over TLS when ``tls``); the
+    protocol version an OpenSSL client negotiates, or "plain"."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -136,12 +143,13 @@ def wait_ready(port, tls, proc, timeout=20):
         try:
             with socket.create_connection((HOST, port), timeout=2) as raw:
                 sock = context.wrap_socket(raw) if tls else raw
+                version = sock.version() if tls else "plain"
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
                 data = b""
                 while chunk := sock.recv(65536):
                     data += chunk
                 if data.startswith(b"HTTP/1.1 200") and data.endswith(BODY):
-                    return
+                    return version
         except (OSError, ssl.SSLError):
             pass
         time.sleep(0.2)
@@ -214,9 +222,8 @@ def measure(name, cert, key, args):
                             start_new_session=True)
     tls = name != "prefork-plain"
     try:
-        wait_ready(port, tls, proc)
+        results = {"version": wait_ready(port, tls, proc)}
         url = f"{'https' if tls else 'http'}://{HOST}:{port}/"
-        results = {}
         runs = {"keepalive": lambda: (*wrk(url, args.duration, args.connections, False),
                                       args.duration),
                 "reconnect": lambda: (*wrk(url, args.duration, args.connections, True),
@@ -240,22 +247,26 @@ def measure(name, cert, key, args):
 def table(results):
     base = results.get("prefork", {})
     kinds = ("keepalive", "handshake", "reconnect")
-    lines = ["| server | keep-alive req/s | vs prefork | server µs CPU/req "
-             "| new handshakes/s | vs prefork | server µs CPU/handshake "
+    lines = ["| server | TLS | keep-alive req/s | vs prefork | server µs CPU/req "
+             "| new handshakes/s | vs prefork | server µs CPU/handshake | handshakes/s per server core "
              "| reconnects/s (resumed) | vs prefork | server µs CPU/reconnect | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, got in results.items():
         if "error" in got:
-            lines.append(f"| {name} |" + " - |" * 9 + f" {got['error']} |")
+            lines.append(f"| {name} |" + " - |" * 11 + f" {got['error']} |")
             continue
-        cells = [name]
+        cells = [name, got["version"]]
         for kind in kinds:
             if kind not in got:
-                cells += ["-", "-", "-"]
+                cells += ["-"] * (4 if kind == "handshake" else 3)
                 continue
             value = got[kind][0]
             ratio = value / base[kind][0] if base.get(kind) and base[kind][0] else 0
             cells += [f"{value:,.0f}", f"{ratio:.2f}", f"{got[kind][2]:.0f}"]
+            if kind == "handshake":
+                # The client is the bound (see RESULTS.md): what the
+                # server's own CPU cost allows on one core.
+                cells.append(f"{1e6 / got[kind][2]:,.0f}" if got[kind][2] else "-")
         errors = "; ".join(filter(None, (got[kind][1].strip() for kind in kinds if kind in got)))
         lines.append("| " + " | ".join(cells) + f" | {errors or '-'} |")
     return "\n".join(lines)
