@@ -283,9 +283,10 @@ SETTINGS = [
     S("keyfile", "", readable_file, "a PEM file, or empty when the key is in --certfile",
       "The certificate's private key.", "tls"),
     S("keyfile_password", "", str, "a password, or empty",
-      "Password of an encrypted --keyfile; prefer --keyfile-password-file or PREFORK_KEYFILE_PASSWORD "
-      "(a command line is visible to every user in ps).", "tls"),
-    S("keyfile_password_file", "", readable_file, "a file whose first line is the password, or empty",
+      "Password of an encrypted --keyfile; prefer --keyfile-password-file or "
+      "PREFORK_KEYFILE_PASSWORD (a command line is visible to every user in ps).", "tls"),
+    S("keyfile_password_file", "", readable_file,
+      "a file whose first line is the password, or empty",
       "Password of an encrypted --keyfile (a file, so it is never on a command line).", "tls"),
     S("ca_certs", "", readable_file, "a PEM file of CA certificates, or empty",
       "CAs that sign the client certificates --client-cert asks for.", "tls"),
@@ -514,10 +515,10 @@ def load_tls(settings):
     start, a failed reload that keeps the old workers on HUP. ``ssl`` is
     loaded only when a TLS setting or an https:// bind asks for it."""
     from prefork.master.sockets import bind_scheme
-    if not (settings.certfile or settings.keyfile or settings.ca_certs or settings.keyfile_password_file
-            or settings.keyfile_password
-            or settings.client_cert != "none"
-            or any(bind_scheme(text) == "https" for text in settings.bind)):
+    asked = (settings.certfile, settings.keyfile, settings.ca_certs, settings.keyfile_password,
+             settings.keyfile_password_file, settings.client_cert != "none",
+             any(bind_scheme(text) == "https" for text in settings.bind))
+    if not any(asked):
         return None
     from prefork import tls
     return tls.load_tls(settings)
@@ -527,10 +528,14 @@ def load_tls(settings):
 SECRETS = ("keyfile_password",)
 
 
+def shown_value(settings, name):
+    value = getattr(settings, name)
+    return "********" if name in SECRETS and value else value
+
+
 def describe(settings):
     """The effective settings as config-file lines (--print-config)."""
-    lines = [f"{s.name} = {'********' if s.name in SECRETS and getattr(settings, s.name) else getattr(settings, s.name)!r}"
-             for s in SETTINGS if s.name != "config"]
+    lines = [f"{s.name} = {shown_value(settings, s.name)!r}" for s in SETTINGS if s.name != "config"]
     for name in hooks.NAMES:
         hook = settings.hooks[name]
         if not hooks.is_default(hook):
