@@ -289,3 +289,15 @@ def test_a_bad_proxy_protocol_timeout_is_refused():
     result = run_cli("probe:app", "--proxy-protocol-timeout", "0")
     assert result.returncode != 0
     assert "--proxy-protocol-timeout" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_unix_socket_listener_takes_the_header_too(server_factory, tmp_path):
+    path = tmp_path / "app.sock"
+    server = server_factory("asgi_probe:app", "--workers", "1", "--bind", f"proxy+unix:{path}")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(v2(src=("203.0.113.11", 8080)) + GET_SCOPE)
+        scope = json.loads(read_response(sock.makefile("rb")).body)
+    assert scope["client"] == ["203.0.113.11", 8080]
+    assert f"listening on proxy+unix:{path}" in server.output()

@@ -387,3 +387,16 @@ def test_a_file_body_goes_out_through_the_record_layer(server, mode, big_file):
         assert response.status == 200
         assert body == big_file.read_bytes()
     conn.close()
+
+
+def test_an_ipv6_https_bind(server_factory, certs):
+    from conftest import free_port
+    port = free_port("::1")
+    server = server_factory("probe:app", "--workers", "1", *certs.flags(),
+                            "--bind", f"https://[::1]:{port}")
+    with socket.create_connection(("::1", port), timeout=5) as raw:
+        with certs.client_context().wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(b"GET /environ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            environ = json.loads(read_response(sock.makefile("rb")).body)
+    assert environ["wsgi.url_scheme"] == "https" and environ["REMOTE_ADDR"] == "::1"
+    assert f"listening on https://[::1]:{port}" in server.output()
