@@ -6,7 +6,8 @@ from setuptools import Extension, setup
 # and a .pyi (its documentation for readers and type checkers).
 MODULES = [
     "_speedups",
-    "http._response", "http._fields", "http._forwarded", "http._connection",
+    "http._response", "http._fields", "http._forwarded", "http._tls", "http._proxy",
+    "http._connection",
     "worker._loop", "worker._deadline", "worker._service",
     "wsgi._bridge",
     "asgi._scope", "asgi._connection", "asgi._host", "asgi._websocket",

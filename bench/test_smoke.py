@@ -46,3 +46,19 @@ def test_prefork_serves_wrk_load_without_errors(prefork_plaintext):
     assert result.socket_errors == 0, result.as_dict()
     assert result.non_2xx_3xx == 0, result.as_dict()
     assert server.alive(), "prefork-serve died under load"
+
+
+def test_the_tls_benchmark_measures_prefork(tmp_path):
+    """bench/tls.py end to end on prefork alone, one short run of each kind."""
+    for tool in ("wrk", "openssl", "taskset"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing (apt-get install {tool})")
+    from bench import tls
+    cert, key = tls.make_certificate(tmp_path)
+    args = type("Args", (), {"duration": 1, "connections": 4, "runs": 1, "clients": 2})()
+    got = tls.measure("prefork", cert, key, args)
+    assert got["version"] == "TLSv1.3"
+    for kind in ("keepalive", "handshake", "reconnect"):
+        rate, errors, cpu = got[kind]
+        assert rate > 0 and not errors.strip() and cpu > 0, (kind, got[kind])
+    assert "| prefork | TLSv1.3 |" in tls.table({"prefork": got})

@@ -174,6 +174,29 @@ def directory(text):
     return str(text)
 
 
+def readable_file(text):
+    """A path that exists (whether it holds what it should is checked when
+    the TLS context is built, prefork/tls.py), or empty."""
+    text = str(text)
+    if text and not os.path.isfile(text):
+        raise ValueError
+    return text
+
+
+def tls_version(text):
+    word = str(text).strip().lower().removeprefix("tlsv")
+    if word not in ("1.2", "1.3"):
+        raise ValueError
+    return word
+
+
+# Mozilla's "intermediate" TLS 1.2 suites (prefork/tls.py builds the context).
+TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                 "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
+
+
 def choice(*options):
     def parse(text):
         word = str(text).strip().lower()
@@ -229,8 +252,11 @@ def S(*args, **kwargs):
 SETTINGS = [
     S("config", "", str, "a Python file path",
       "Config file: module-level names are setting names (and hooks).", "server", short="-c"),
-    S("bind", ["127.0.0.1:8000"], address, "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N",
-      "Address to listen on; repeat for several.", "server", multiple=True, short="-b"),
+    S("bind", ["127.0.0.1:8000"], address,
+      "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N; https://HOST:PORT for TLS, http://HOST:PORT "
+      "for plain whatever --certfile says; proxy+ before any of them for a PROXY protocol header",
+      "Address to listen on; repeat for several. With --certfile, TCP addresses without a "
+      "scheme are TLS.", "server", multiple=True, short="-b"),
     S("workers", os.cpu_count() or 1, positive_int, "an integer >= 1",
       "Number of worker processes.", "server", short="-w", shown="the number of CPUs"),
     S("threads", 1, positive_int, "an integer >= 1",
@@ -266,6 +292,32 @@ SETTINGS = [
       "with Retry-After at once (0: no bound).", "server"),
     S("server_header", "", str, "a product name, or empty for none",
       "Value of the Server response header (empty: no header).", "server"),
+    S("certfile", "", readable_file, "a PEM file: the certificate, then its chain; or empty",
+      "Serve TLS with this certificate (on every TCP --bind without http://). HUP reads it "
+      "again.", "tls"),
+    S("keyfile", "", readable_file, "a PEM file, or empty when the key is in --certfile",
+      "The certificate's private key.", "tls"),
+    S("keyfile_password", "", str, "a password, or empty",
+      "Password of an encrypted --keyfile; prefer --keyfile-password-file or "
+      "PREFORK_KEYFILE_PASSWORD (a command line is visible to every user in ps).", "tls"),
+    S("keyfile_password_file", "", readable_file,
+      "a file whose first line is the password, or empty",
+      "Password of an encrypted --keyfile (a file, so it is never on a command line).", "tls"),
+    S("ca_certs", "", readable_file, "a PEM file of CA certificates, or empty",
+      "CAs that sign the client certificates --client-cert asks for.", "tls"),
+    S("client_cert", "none", choice("none", "optional", "required"), "none, optional or required",
+      "Ask TLS clients for a certificate (mutual TLS): optional verifies one if sent, required "
+      "refuses the handshake without one.", "tls"),
+    S("ssl_min_version", "1.2", tls_version, "1.2 or 1.3",
+      "Oldest TLS version accepted.", "tls"),
+    S("ssl_ciphers", TLS12_CIPHERS, str, "an OpenSSL cipher list",
+      "TLS 1.2 cipher suites (TLS 1.3 uses OpenSSL's).", "tls",
+      shown="Mozilla's intermediate list (ECDHE with AES-GCM or ChaCha20)"),
+    S("proxy_protocol", False, boolean, "a switch (true/false in env and config file)",
+      "Every listener expects a PROXY protocol header (v1 or v2) before each connection's first "
+      "byte; proxy+ on a --bind asks it of that listener only.", "proxy", switch=True),
+    S("proxy_protocol_timeout", 5.0, positive_float, "seconds > 0",
+      "Time allowed for the PROXY protocol header (the connection is closed after it).", "proxy"),
     S("pid", "", str, "a file path, or empty for none",
       "Write the master's pid to this file.", "process"),
     S("user", "", user, "a user name or uid, or empty",
@@ -387,6 +439,7 @@ class Settings:
             default = setting.default
             setattr(self, setting.name, list(default) if isinstance(default, list) else default)
         self.hooks = hooks.defaults()
+        self.tls = None             # the TLS context the tls settings make (load_tls), or None
         for name, value in values.items():
             setattr(self, name, value)
 
@@ -485,12 +538,37 @@ def load(namespace, environ=os.environ):
         from_file(settings, path)
     from_environment(settings, environ)
     from_arguments(settings, namespace)
+    settings.tls = load_tls(settings)
     return settings
+
+
+def load_tls(settings):
+    """The TLS context (prefork/tls.py), built while the settings are read, so
+    an unusable certificate, key or password is a bad setting: exit code 2 at
+    start, a failed reload that keeps the old workers on HUP. ``ssl`` is
+    loaded only when a TLS setting or an https:// bind asks for it."""
+    from prefork.master.sockets import bind_scheme
+    asked = (settings.certfile, settings.keyfile, settings.ca_certs, settings.keyfile_password,
+             settings.keyfile_password_file, settings.client_cert != "none",
+             any(bind_scheme(text) == "https" for text in settings.bind))
+    if not any(asked):
+        return None
+    from prefork import tls
+    return tls.load_tls(settings)
+
+
+# Settings --print-config masks.
+SECRETS = ("keyfile_password",)
+
+
+def shown_value(settings, name):
+    value = getattr(settings, name)
+    return "********" if name in SECRETS and value else value
 
 
 def describe(settings):
     """The effective settings as config-file lines (--print-config)."""
-    lines = [f"{s.name} = {getattr(settings, s.name)!r}" for s in SETTINGS if s.name != "config"]
+    lines = [f"{s.name} = {shown_value(settings, s.name)!r}" for s in SETTINGS if s.name != "config"]
     for name in hooks.NAMES:
         hook = settings.hooks[name]
         if not hooks.is_default(hook):

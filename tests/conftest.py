@@ -24,6 +24,32 @@ MODES = {
 }
 
 
+# TLS as a mode: the default (inline) server behind TLS with the test
+# certificates; a module that runs in it starts the server with
+# ``tls_mode()``'s flags and client context, and its clients go through
+# ``server.tls`` (Server.connect, procs.get, traffic.Traffic do).
+TLS_MODE = "tls"
+_CERTS = []
+
+
+def shared_certs():
+    """The session's test certificates (tests/certs.py), made once."""
+    if not _CERTS:
+        import tempfile
+        from certs import Certs
+        if shutil.which("openssl") is None:
+            pytest.fail("the openssl command is missing: apt-get install openssl")
+        directory = tempfile.mkdtemp(prefix="prefork-certs-")
+        _CERTS.append(Certs(directory))
+    return _CERTS[0]
+
+
+def tls_mode():
+    """(server flags, client ssl context) of the TLS mode."""
+    certs = shared_certs()
+    return certs.flags(), certs.client_context()
+
+
 @pytest.fixture(scope="module", params=list(MODES))
 def mode(request):
     """The name of a server mode; pass ``*MODES[mode]`` to the server."""
@@ -48,8 +74,9 @@ class Server:
     """A running prefork-serve; ``stop()`` ends it by its own pid."""
 
     def __init__(self, app, *flags, env=None, host="127.0.0.1", port=None, wait=True, cwd=APPS,
-                 command=None):
+                 command=None, tls=None):
         self.host = host
+        self.tls = tls          # a client ssl.SSLContext: connect() speaks TLS
         self.port = port or free_port(host)
         bind = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.args = (command or serve_command()) + [app, "--bind", bind, *flags]
@@ -83,7 +110,14 @@ class Server:
             return f.read().decode("utf-8", "replace")
 
     def connect(self, timeout=5.0):
-        return socket.create_connection((self.host, self.port), timeout=timeout)
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        if self.tls is None:
+            return sock
+        try:
+            return self.tls.wrap_socket(sock, server_hostname="localhost")
+        except BaseException:
+            sock.close()
+            raise
 
     def signal(self, signum):
         os.kill(self.pid, signum)
@@ -130,6 +164,14 @@ def _serving():
 def server_factory():
     """``start(app, *flags, **kw)`` -> Server; every server is stopped at teardown."""
     yield from _serving()
+
+
+@pytest.fixture(scope="session")
+def certs():
+    """Test certificates made with the openssl command (tests/certs.py)."""
+    certs = shared_certs()
+    yield certs
+    shutil.rmtree(certs.dir, ignore_errors=True)
 
 
 def run_cli(*args, env=None, timeout=20):

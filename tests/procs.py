@@ -56,7 +56,17 @@ def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
 
 
 def get(port, path="/", timeout=5.0, host="127.0.0.1"):
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    """(status, body) of one GET; ``port`` may be a conftest Server (over
+    TLS when it speaks TLS)."""
+    if hasattr(port, "port"):
+        server = port
+        if server.tls is not None:
+            conn = http.client.HTTPSConnection(server.host, server.port, timeout=timeout,
+                                               context=server.tls)
+        else:
+            conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path)
         response = conn.getresponse()

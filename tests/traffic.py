@@ -43,6 +43,8 @@ class Client(threading.Thread):
     def connect(self):
         try:
             self.sock = socket.create_connection((self.traffic.host, self.traffic.port), timeout=10)
+            if self.traffic.tls is not None:
+                self.sock = self.traffic.tls.wrap_socket(self.sock, server_hostname="localhost")
         except ConnectionRefusedError:
             self.traffic.note("refused", sent=0)
             return False
@@ -105,6 +107,10 @@ class Traffic:
     ``sent``, ``ok``, ``failures`` (kind -> requests) and ``refused``."""
 
     def __init__(self, port, host="127.0.0.1", keepalive=4, fresh=2, pipelined=2, routes=ROUTES):
+        # ``port`` may be a conftest Server: its address, and TLS if it speaks it.
+        self.tls = getattr(port, "tls", None)
+        if hasattr(port, "port"):
+            host, port = port.host, port.port
         self.host, self.port = host, port
         self.stopping = threading.Event()
         self.lock = threading.Lock()

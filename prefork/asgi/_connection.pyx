@@ -417,6 +417,8 @@ cdef class ASGIConnection(Connection):
         cdef ASGICall call = self.acall
         scope = host.scopes.build(self.request, self.remote_addr, self.remote_port, self.tcp,
                                   self.server_address)
+        if self.tls is not None:
+            self.tls.apply_to_scope(scope)      # scheme https, the asgiref TLS extension
         if self.forwarded is not None:
             self.forwarded.apply_scope(scope)
         service.mark_busy(self.request)

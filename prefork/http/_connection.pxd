@@ -4,6 +4,8 @@ from libc.stdint cimport uint32_t
 from prefork.cache._gate cimport CacheTicket
 from prefork.http._forwarded cimport Forwarded
 from prefork.worker._deadline cimport DeadlineNode
+from prefork.http._proxy cimport ProxyHeader
+from prefork.http._tls cimport TLSStream
 from prefork.worker._loop cimport EventLoop
 from prefork.worker._service cimport HTTPService, ServedConnection
 from prefork._speedups cimport Request, RequestParser
@@ -82,6 +84,11 @@ cdef class Connection(ServedConnection):
     cdef bint pulling               # a block is being produced on the pool
     cdef object close_after_pull    # a result to close once that block arrives
     cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
+    # TLS (prefork/http/_tls.pyx): its record layer, or None on a plain connection
+    cdef TLSStream tls
+    cdef bint tls_read_scheduled    # a read of bytes buffered in the record layer is due
+    # The PROXY protocol header still to read (prefork/http/_proxy.pyx), or None
+    cdef ProxyHeader proxy
 
     cdef int set_peer(self, str addr, int port, bint tcp) except -1
     cdef int find_client(self) except -1
@@ -107,6 +114,7 @@ cdef class Connection(ServedConnection):
     cdef int pump_body(self, bint first=*) except -1
     cdef int push_chunk(self, object data) except -1
     cdef int pump_sendfile(self) except -1
+    cdef int pump_file_blocks(self) except -1
     cdef int finish_response(self) except -1
     cdef int serve_stored(self, bytes answer) except -1
     cdef int close_result(self) except -1
@@ -114,6 +122,11 @@ cdef class Connection(ServedConnection):
     cdef int app_error(self) except -1
     cdef int queue(self, bytes data) except -1
     cdef int write_out(self) except -1
+    cdef int tls_write_out(self) except -1
+    cdef int on_handshake(self) except -1
+    cdef int on_proxy_header(self) except -1
+    cdef int refuse_plain_http(self) except -1
+    cdef int tls_kick(self) except -1
     cdef int set_interest(self, uint32_t interest) except -1
     cdef bint has_unread_bytes(self)
     cdef double waiting_since(self)

@@ -18,7 +18,11 @@ Invariants:
   and never reaches the app;
 - a response queued during a batch is written by the batch's end, or before
   the next app call once the batch has run long (HTTPService.flush_if_late):
-  it waits for at most one other app call.
+  it waits for at most one other app call;
+- on a TLS connection (``tls``, prefork/http/_tls.pyx) the handshake comes
+  first, within --header-timeout, and the record layer replaces the two
+  I/O calls, the ``recv`` of ``on_readable`` and the ``writev`` of
+  ``write_out``; everything else is the same code.
 """
 import io
 import os
@@ -35,6 +39,9 @@ from posix.unistd cimport close as c_close
 from prefork.cache._gate cimport CacheTicket
 from prefork.http._forwarded cimport Forwarded
 from prefork.worker._deadline cimport DeadlineNode, Deadlines
+from prefork.http._proxy cimport PROXY_DONE, PROXY_WANT, ProxyHeader
+from prefork.http._tls cimport (HANDSHAKE_DONE, HANDSHAKE_PLAIN_HTTP, HANDSHAKE_WANT,
+                                TLSStream)
 from prefork.worker._loop cimport EventLoop, monotonic
 from prefork.http._response cimport HeadBuilder
 from prefork.worker._service cimport HTTPService, ServedConnection
@@ -70,6 +77,11 @@ cdef bytes LAST_CHUNK = b"0\r\n\r\n"
 cdef bytes CRLF = b"\r\n"
 # --max-pending: when to try again (RFC 9110 §10.2.3), in seconds.
 cdef list RETRY_AFTER = [("Retry-After", "1")]
+# nginx's answer to plain HTTP on an HTTPS port, in plain text.
+cdef bytes PLAIN_ON_TLS = b"400 Bad Request: a plain HTTP request was sent to an HTTPS port\n"
+
+cdef enum:
+    FILE_BLOCK = 65536          # a file's block read for a TLS connection (no sendfile)
 
 
 cdef inline object body_bytes(object data):
@@ -137,6 +149,10 @@ cdef class Connection(ServedConnection):
     # -- events ----------------------------------------------------------
 
     cdef int on_events(self, uint32_t events) except -1:
+        if self.proxy is not None:
+            return self.on_proxy_header()
+        if self.tls is not None and self.tls.handshaking:
+            return self.on_handshake()
         if events & EPOLLRDHUP and not events & EPOLLIN:
             # Reading is paused (an ASGI app lags behind its body) and the
             # client closed: the app hears it. Once: the hang-up stays set.
@@ -186,7 +202,10 @@ cdef class Connection(ServedConnection):
                 raise MemoryError()
             self.buf = grown
             self.rcap = min(self.rcap * 2, limit)
-        n = recv(self.fd, self.buf + self.rend, self.rcap - self.rend, 0)
+        if self.tls is None:
+            n = recv(self.fd, self.buf + self.rend, self.rcap - self.rend, 0)
+        else:
+            n = self.tls.recv_into(self.fd, self.buf + self.rend, self.rcap - self.rend)
         if n > 0:
             self.rend += n
             if self.phase == PHASE_IDLE:
@@ -198,6 +217,8 @@ cdef class Connection(ServedConnection):
             self.process()
             if not self.closed:
                 service.defer_flush(self)
+                if self.tls is not None and self.tls.buffered():
+                    self.tls_kick()
         elif n == 0:
             self.peer_eof = True
             self.on_peer_eof()
@@ -373,6 +394,8 @@ cdef class Connection(ServedConnection):
             return self.shed()
         environ = service.environ.build(req, self.remote_addr, self.remote_port, body,
                                         self.body_size, self.server_address)
+        if self.tls is not None:
+            environ.update(self.tls.environ())      # wsgi.url_scheme https, HTTPS, SSL_*
         if self.forwarded is not None:
             self.forwarded.apply_environ(environ)
         service.mark_busy(req)
@@ -744,6 +767,8 @@ cdef class Connection(ServedConnection):
 
     cdef int pump_sendfile(self) except -1:
         cdef Py_ssize_t sent
+        if self.tls is not None:
+            return self.pump_file_blocks()
         if self.out:
             self.flush()        # the head goes first
             if self.out or self.closed or self.sendfile_src is None:
@@ -768,6 +793,33 @@ cdef class Connection(ServedConnection):
             self.sendfile_offset += sent
             self.sendfile_left -= sent
             self.sent += sent
+        self.sendfile_src = None
+        self.finish_response()
+        return 0
+
+    cdef int pump_file_blocks(self) except -1:
+        """A file for a TLS connection: sendfile() would bypass the record
+        layer (Python's ssl has no kernel TLS), so the file goes through the
+        write queue in blocks read here, up to the queue's high-water mark;
+        flush() asks for more once they are written."""
+        cdef bint shrank = False
+        fileno = self.sendfile_src.fileno()
+        while self.sendfile_left > 0 and self.out_bytes < HIGH_WATER:
+            try:
+                block = os.pread(fileno, min(self.sendfile_left, FILE_BLOCK), self.sendfile_offset)
+            except OSError:
+                self.service.log.exception("error reading a file to send")
+                self.close()
+                return 0
+            if not block:
+                shrank = True   # the file shrank: the framing cannot be kept
+                break
+            self.queue(block)
+            self.sendfile_offset += len(block)
+            self.sendfile_left -= len(block)
+            self.sent += len(block)
+        if self.sendfile_left > 0 and not shrank:
+            return 0
         self.sendfile_src = None
         self.finish_response()
         return 0
@@ -901,6 +953,8 @@ cdef class Connection(ServedConnection):
         cdef ssize_t n
         cdef bytes item
         cdef list out = self.out
+        if self.tls is not None:
+            return self.tls_write_out()
         while out:
             count = min(len(out), MAX_IOV)
             for i in range(count):
@@ -933,6 +987,116 @@ cdef class Connection(ServedConnection):
         if self.out_bytes < HIGH_WATER:
             self.on_drained()
         return 0
+
+    cdef int tls_write_out(self) except -1:
+        """write_out() through the record layer: the queue's items leave it
+        once their records are written (prefork/http/_tls.pyx)."""
+        cdef Py_ssize_t n = self.tls.write_from(self.fd, self.out)
+        if n < 0:
+            self.close()            # EPIPE, ECONNRESET: the client is gone
+            return 0
+        self.out_bytes -= n
+        if self.out:
+            self.set_interest(self.interest | EPOLLOUT)
+            self.deadline = self.loop.now + self.service.send_timeout
+        if self.out_bytes < HIGH_WATER:
+            self.on_drained()
+        return 0
+
+    # -- PROXY protocol ----------------------------------------------------
+
+    cdef int start_proxy(self, double timeout) except -1:
+        """This connection came in on a --proxy-protocol listener: its
+        header first (prefork/http/_proxy.pyx), within ``timeout``."""
+        self.proxy = ProxyHeader()
+        self.deadline = self.loop.now + timeout
+        return 0
+
+    cdef int on_proxy_header(self) except -1:
+        cdef int state = self.proxy.read(self.fd)
+        if state == PROXY_WANT:
+            return 0
+        if state != PROXY_DONE:
+            self.service.log.info("PROXY protocol header from %s refused: %s", self.remote_addr,
+                                  self.proxy.error)
+            self.close()
+            return 0
+        if self.proxy.client_addr is not None:
+            # The client the load balancer speaks for: REMOTE_ADDR, the
+            # ASGI client and the access log from here on.
+            # Trusted or not (--forwarded-allow-ips) is judged on it too.
+            self.set_peer(self.proxy.client_addr, self.proxy.client_port, True)
+        self.proxy = None
+        self.since = self.loop.now
+        self.deadline = self.service.idle_deadline(self.loop.now + self.service.header_timeout)
+        # What follows the header may have come with it: no event will say so.
+        if self.tls is not None:
+            return self.on_handshake()
+        return self.on_readable()
+
+    # -- TLS -------------------------------------------------------------
+
+    cdef int start_tls(self, object config) except -1:
+        """This connection came in on a TLS listener: the handshake first
+        (on_handshake), within the deadline __init__ set (--header-timeout,
+        as nginx bounds its handshakes with client_header_timeout)."""
+        self.tls = TLSStream(config)
+        return 0
+
+    cdef int on_handshake(self) except -1:
+        cdef int state = self.tls.handshake(self.fd)
+        if state == HANDSHAKE_WANT:
+            self.set_interest(EPOLLIN | EPOLLOUT if self.tls.want_write() else EPOLLIN)
+        elif state == HANDSHAKE_DONE:
+            # Now a fresh connection, waiting for its first request.
+            self.since = self.loop.now
+            self.deadline = self.service.idle_deadline(self.loop.now + self.service.header_timeout)
+            self.set_interest(EPOLLIN)
+            if self.tls.buffered():
+                self.on_readable()      # the request came with the client's last flight
+        elif state == HANDSHAKE_PLAIN_HTTP:
+            self.refuse_plain_http()
+        else:
+            if isinstance(self.tls.error, str):
+                self.service.log.debug("TLS handshake with %s: %s", self.remote_addr, self.tls.error)
+            else:
+                self.service.log.info("TLS handshake with %s failed: %s", self.remote_addr,
+                                      self.tls.error)
+            self.close()
+        return 0
+
+    cdef int refuse_plain_http(self) except -1:
+        """Plain HTTP sent to a TLS port: answered in plain text with 400
+        and closed, as nginx does, so the client learns why (rather than a
+        handshake that fails with "wrong version number")."""
+        self.service.log.info("plain HTTP request from %s on a TLS port: answered 400",
+                              self.remote_addr)
+        self.tls = None
+        self.status_code = 400
+        self.queue(self.service.heads.build(1, "400 Bad Request",
+                                            [("Content-Type", "text/plain; charset=utf-8")],
+                                            len(PLAIN_ON_TLS), False, False))
+        self.queue(PLAIN_ON_TLS)
+        self.closing = True
+        self.phase = PHASE_IDLE
+        self.flush()
+        return 0
+
+    cdef int tls_kick(self) except -1:
+        """Bytes wait in the record layer, where epoll cannot see them:
+        read them in this iteration of the loop, once the events are done."""
+        if not self.tls_read_scheduled and not self.closed and self.interest & EPOLLIN:
+            self.tls_read_scheduled = True
+            self.loop.call_soon(self.read_buffered)
+            if not self.loop.dispatching:
+                self.loop.wake()        # hosted in asyncio: make it run this loop
+        return 0
+
+    def read_buffered(self):
+        self.tls_read_scheduled = False
+        if not self.closed and self.interest & EPOLLIN and self.tls is not None \
+                and self.tls.buffered():
+            self.on_readable()
 
     cdef int on_drained(self) except -1:
         """The write queue fell below HIGH_WATER: room for more body."""
@@ -967,12 +1131,21 @@ cdef class Connection(ServedConnection):
             self.pump_sendfile()
             if self.closed:
                 return 0
+            if self.out:
+                return self.flush()     # blocks of a file for a TLS connection
         if self.closed:
             return 0
         if self.closing and not self.out:
             self.close()
             return 0
         if self.body_iter is None and self.sendfile_src is None:
+            if self.phase == PHASE_APP_BODY and not self.wants_body():
+                # Reading waits for the app to take its body (process()):
+                # turned back on here, the socket was read into the buffer
+                # unparsed until it was full, and reading then stopped with
+                # the app waiting in receive() for bytes held in the buffer.
+                self.set_interest(EPOLLRDHUP if not self.peer_eof else 0)
+                return 0
             self.set_interest(EPOLLIN if not self.peer_eof else 0)
             if self.phase == PHASE_HEAD or self.phase == PHASE_IDLE:
                 if self.rstart < self.rend:
@@ -987,6 +1160,8 @@ cdef class Connection(ServedConnection):
         if interest != self.interest and not self.closed:
             self.interest = interest
             self.loop.modify(self, interest)
+        if self.tls is not None and interest & EPOLLIN and self.tls.buffered():
+            self.tls_kick()     # reading resumes: epoll will not announce these bytes
         return 0
 
     cdef int close(self) except -1:
@@ -1009,6 +1184,10 @@ cdef class Connection(ServedConnection):
             self.body_file = None
         self.loop.unregister(self)
         if self.fd >= 0:
+            if self.tls is not None and (self.closing or self.phase == PHASE_IDLE):
+                # Not after a response cut short: close_notify would make a
+                # truncated body look complete to the client.
+                self.tls.close_notify(self.fd)
             if self.closing:
                 # Half-close first so unread request bytes do not turn the
                 # close into a reset that could destroy the last response.
@@ -1048,6 +1227,8 @@ cdef class Connection(ServedConnection):
 
     cdef bint has_unread_bytes(self):
         cdef char byte
+        if self.tls is not None and self.tls.buffered():
+            return True
         return recv(self.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0
 
     cdef int check_timeout(self, double now) except -1:
@@ -1060,6 +1241,10 @@ cdef class Connection(ServedConnection):
                 self.close()    # the client is not reading either
         elif self.phase == PHASE_IDLE or self.phase == PHASE_APP_BODY or self.out:
             # (An ASGI app whose body stopped arriving hears http.disconnect.)
+            if self.proxy is not None:
+                self.service.log.info("PROXY protocol header from %s timed out", self.remote_addr)
+            elif self.tls is not None and self.tls.handshaking:
+                self.service.log.info("TLS handshake from %s timed out", self.remote_addr)
             self.close()
         return 0
 

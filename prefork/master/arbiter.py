@@ -40,8 +40,8 @@ from prefork.importer import AppImportError
 from prefork.log import reopen_logs
 from prefork.master.privileges import drop_privileges
 from prefork.master.proctitle import set_title
-from prefork.master.sockets import (close_door, close_listener, describe, queued_connections,
-                                    shut_listener)
+from prefork.master.sockets import (close_door, close_listener, describe, listener_roles,
+                                    queued_connections, shut_listener)
 
 ABORT_GRACE = 1.0       # seconds between SIGABRT (stack dump) and SIGKILL
 QUICK_STOP = 2.0        # how long INT/QUIT wait before SIGKILL
@@ -129,8 +129,8 @@ class Arbiter:
                 pidfile.remove(self.settings.pid, self.pid)
                 return code
         self.set_title()
-        for sock in self.listeners:
-            self.log.info("listening on %s", describe(sock))
+        for sock, (tls, proxy) in zip(self.listeners, listener_roles(self.settings, self.listeners)):
+            self.log.info("listening on %s", describe(sock, tls, proxy))
         self.log.info("master (pid %d) starting %d workers", self.pid, self.settings.workers)
         return None
 

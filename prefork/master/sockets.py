@@ -16,9 +16,36 @@ class BindError(Exception):
     """An address could not be bound; the message names it."""
 
 
+PROXY_PREFIX = "proxy+"
+
+
+def bind_proxy(text):
+    """Whether a bind asks for the PROXY protocol header (``proxy+`` before
+    any form: ``proxy+https://HOST:PORT``, ``proxy+unix:PATH``...)."""
+    return text.startswith(PROXY_PREFIX)
+
+
+def bind_scheme(text):
+    """"https" or "http" for a bind that names its scheme (``https://HOST:PORT``:
+    TLS, ``http://HOST:PORT``: plain, whatever --certfile says), else None."""
+    text = text.removeprefix(PROXY_PREFIX)
+    for scheme in ("https", "http"):
+        if text.startswith(scheme + "://"):
+            return scheme
+    return None
+
+
 def parse_address(text):
-    """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``
-    -> (family, address); family is None for ``fd://``. ValueError if malformed."""
+    """``host:port``, ``[v6]:port``, ``:port``, ``unix:/path`` or ``fd://N``,
+    the TCP forms optionally after ``http://`` or ``https://`` -> (family,
+    address); family is None for ``fd://``; any of them after ``proxy+``.
+    ValueError if malformed."""
+    text = text.removeprefix(PROXY_PREFIX)
+    scheme = bind_scheme(text)
+    if scheme is not None:
+        text = text[len(scheme) + 3:]
+        if text.startswith(("unix:", "fd://")) or "/" in text:
+            raise ValueError(text)      # a scheme names TCP addresses only
     if text.startswith("unix:"):
         path = text[5:]
         if not path:
@@ -50,8 +77,8 @@ def bind_socket(text, backlog, unix_mode="", reuse_port=False):
     try:
         family, address = parse_address(text)
     except ValueError:
-        raise BindError(f"--bind: invalid address {text!r}; expected HOST:PORT, [IPV6]:PORT, "
-                        "unix:PATH or fd://N") from None
+        raise BindError(f"--bind: invalid address {text!r}; expected [http:// or https://]HOST:PORT, "
+                        "[IPV6]:PORT, unix:PATH or fd://N") from None
     if family is None:
         return adopt_fd(address, text)
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -116,9 +143,39 @@ def reuse_port_copy(sock, backlog):
     return own
 
 
-def describe(sock):
-    """The address a socket listens on, as a --bind value."""
+def listener_roles(settings, listeners):
+    """For each listening socket, (tls, proxy): whether its connections
+    speak TLS, and whether they start with a PROXY protocol header.
+    ``https://`` binds are TLS, ``http://`` binds plain, and a bind without
+    a scheme is TLS when there is a certificate and the socket is TCP
+    (gunicorn's rule: with a certificate, every TCP address is TLS); unix
+    sockets are plain. ``proxy+`` binds, or every bind with
+    --proxy-protocol, read the PROXY header."""
+    by_key, by_fd = {}, {}
+    for text in settings.bind:
+        family, address = parse_address(text)
+        role = (bind_scheme(text), bind_proxy(text))
+        if family is None:
+            by_fd[address] = role
+        else:
+            by_key[address_key(text)] = role
+    roles = []
+    for sock in listeners:
+        scheme, proxy = by_key.get(socket_key(sock), by_fd.get(sock.fileno(), (None, False)))
+        tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        tls = tcp and (scheme == "https" or (scheme is None and settings.tls is not None))
+        roles.append((tls, proxy or settings.proxy_protocol))
+    return roles
+
+
+def describe(sock, tls=False, proxy=False):
+    """The address a socket listens on, as a --bind value (``https://`` for
+    a TLS listener, ``proxy+`` for a PROXY protocol one)."""
     address = sock.getsockname()
+    if proxy:
+        return PROXY_PREFIX + describe(sock, tls)
+    if tls:
+        return "https://" + describe(sock)
     if sock.family == socket.AF_UNIX:
         return "unix:" + (address if isinstance(address, str) else repr(address))
     if sock.family == socket.AF_INET6:

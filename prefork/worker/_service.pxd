@@ -39,6 +39,10 @@ cdef class ServedConnection(Handler):
     cdef double waiting_since(self)
     # Close it to make room for a new connection (408 for a request cut short).
     cdef int evict(self) except -1
+    # Speak TLS (prefork.tls.TLSConfig), starting with the handshake.
+    cdef int start_tls(self, object config) except -1
+    # Read a PROXY protocol header first, within ``timeout`` seconds.
+    cdef int start_proxy(self, double timeout) except -1
 
 
 cdef class HTTPService(BatchHook):
@@ -59,6 +63,7 @@ cdef class HTTPService(BatchHook):
     cdef long long max_body_size
     cdef long long spool_threshold
     cdef double keepalive_timeout, header_timeout, body_timeout, send_timeout
+    cdef double proxy_timeout       # --proxy-protocol-timeout
     cdef readonly double body_min_rate  # bytes/s, 0 for none
     cdef int max_connections
     cdef int max_keepalive_requests
@@ -126,6 +131,8 @@ cdef class Acceptor(Handler):
     cdef bint shut                  # its listener was shut down
     cdef bint aside                 # stepped aside for an idle sibling (step_aside)
     cdef tuple server_address       # listener_address() of sock
+    cdef object tls                 # prefork.tls.TLSConfig for a TLS listener, else None
+    cdef bint proxy                 # its connections start with a PROXY protocol header
     cdef int on_events(self, uint32_t events) except -1
     cdef bint listening(self)
     cdef int accept(self, int allowance) except -1

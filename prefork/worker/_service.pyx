@@ -157,6 +157,12 @@ cdef class ServedConnection(Handler):
     cdef int evict(self) except -1:
         raise NotImplementedError
 
+    cdef int start_tls(self, object config) except -1:
+        raise NotImplementedError
+
+    cdef int start_proxy(self, double timeout) except -1:
+        raise NotImplementedError
+
 
 cdef class HTTPService(BatchHook):
     """State one worker's connections share: the app, settings, the head
@@ -182,6 +188,7 @@ cdef class HTTPService(BatchHook):
         self.spool_threshold = settings.body_spool_threshold
         self.keepalive_timeout = settings.keepalive_timeout
         self.header_timeout = settings.header_timeout
+        self.proxy_timeout = settings.proxy_protocol_timeout
         self.body_timeout = settings.body_timeout
         self.send_timeout = settings.send_timeout
         self.body_min_rate = settings.body_min_rate
@@ -354,10 +361,12 @@ cdef class HTTPService(BatchHook):
         if self.accepting:
             self.kick.start()
 
-    def listen(self, sock):
-        """Accept connections from a bound, listening socket."""
+    def listen(self, sock, tls=None, proxy=False):
+        """Accept connections from a bound, listening socket; ``tls``: its
+        connections speak TLS with this prefork.tls.TLSConfig; ``proxy``:
+        they start with a PROXY protocol header (prefork/http/_proxy.pyx)."""
         sock.setblocking(False)
-        acceptor = Acceptor(self, sock)
+        acceptor = Acceptor(self, sock, tls, proxy)
         self.acceptors.append(acceptor)
         if self.accepting or len(self.acceptors) == 1:
             self.accepting = True
@@ -548,9 +557,11 @@ cdef class HTTPService(BatchHook):
 cdef class Acceptor(Handler):
     """Accepts connections on one shared listening socket."""
 
-    def __init__(self, HTTPService service, sock):
+    def __init__(self, HTTPService service, sock, tls=None, bint proxy=False):
         self.service = service
         self.sock = sock
+        self.tls = tls
+        self.proxy = proxy
         self.fd = sock.fileno()
         self.tcp = sock.family != 1     # AF_UNIX
         self.registered = False
@@ -581,6 +592,10 @@ cdef class Acceptor(Handler):
         else:
             conn = service.connection_type(service, fd, "", 0, False)
         (<ServedConnection>conn).server_address = self.server_address
+        if self.proxy:
+            (<ServedConnection>conn).start_proxy(service.proxy_timeout)   # before TLS
+        if self.tls is not None:
+            (<ServedConnection>conn).start_tls(self.tls)
         service.connections.add(conn)
         service.loop.register(conn, EPOLLIN)
         return 0

@@ -33,7 +33,8 @@ from prefork.importer import AppImportError, app_interface, asgi2_to_asgi3, impo
 from prefork.log import reopen_logs
 from prefork.master.heartbeat import STOP_KEEPALIVE, STOP_NONE, STOP_SERVER
 from prefork.master.proctitle import set_title
-from prefork.master.sockets import close_door, queued_connections, reuse_port_copy, shut_listener
+from prefork.master.sockets import (close_door, listener_roles, queued_connections,
+                                    reuse_port_copy, shut_listener)
 
 
 
@@ -113,12 +114,13 @@ class Worker:
         self.service.set_status_slot(self.slot.status_buffer())
         if self.cache is not None:
             self.service.set_cache(self.cache, self.settings)
+        roles = listener_roles(self.settings, self.listeners)
         if self.settings.reuse_port:
             shared = self.listeners
             self.listeners = [reuse_port_copy(sock, self.settings.backlog) for sock in shared]
             self.own_listeners = [sock for sock in self.listeners if sock not in shared]
-        for sock in self.listeners:
-            self.service.listen(sock)
+        for sock, (tls, proxy) in zip(self.listeners, roles):
+            self.service.listen(sock, self.settings.tls if tls else None, proxy)
         if self.scoreboard is not None:
             self.service.set_scoreboard(self.scoreboard.buffer(), self.board_index)
         if self.accept_kick is not None and not self.settings.reuse_port:

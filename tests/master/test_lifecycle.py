@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import MODES
+from conftest import MODES, TLS_MODE, tls_mode
 from procs import alive, get, serving_workers, wait_for, workers
 from traffic import Traffic
 from wire import read_response
@@ -25,6 +25,11 @@ from wire import read_response
 # The server's modes for these tests: the WSGI ones, and an ASGI app.
 LIFECYCLE_MODES = {name: ("work:app", flags) for name, flags in MODES.items()}
 LIFECYCLE_MODES["asgi"] = ("work:asgi_app", [])
+
+
+# A representative set also runs behind TLS (keep-alive, fresh and
+# pipelined clients through TERM, HUP and the drain).
+WITH_TLS = [*LIFECYCLE_MODES, TLS_MODE]
 
 
 @pytest.fixture(scope="module", params=list(LIFECYCLE_MODES))
@@ -35,7 +40,11 @@ def mode(request):
 def start(server_factory, mode, *flags, workers=2, **kwargs):
     """The server, once every worker serves (a request sent while the others
     still boot would all go to the first)."""
-    app, mode_flags = LIFECYCLE_MODES[mode]
+    if mode == TLS_MODE:
+        (app, mode_flags), (tls_flags, kwargs["tls"]) = LIFECYCLE_MODES["inline"], tls_mode()
+        mode_flags = [*mode_flags, *tls_flags]
+    else:
+        app, mode_flags = LIFECYCLE_MODES[mode]
     server = server_factory(app, "--workers", str(workers), "--graceful-timeout", "10",
                             *mode_flags, *flags, **kwargs)
     wait_for(lambda: len(serving_workers(server.pid)) == workers, timeout=20,
@@ -73,9 +82,9 @@ def timed_get(port, path="/fast", timeout=5.0):
 def test_a_slow_call_leaves_the_worker_serving_and_idle(server_factory, mode, seconds):
     server = start(server_factory, mode, workers=1)
     worker = wait_for(lambda: workers(server.pid))[0]
-    assert get(server.port, f"/sleep?s={seconds}", timeout=seconds + 5)[0] == 200
+    assert get(server, f"/sleep?s={seconds}", timeout=seconds + 5)[0] == 200
     for _ in range(3):
-        status, took = timed_get(server.port)
+        status, took = timed_get(server)
         assert status == 200 and took < 0.5
     before = cpu_seconds(worker)
     time.sleep(1.0)
@@ -89,7 +98,7 @@ def test_a_long_batch_of_moderate_calls_leaves_the_worker_serving(server_factory
     results = []
 
     def one():
-        results.append(get(server.port, "/sleep?s=0.05", timeout=10)[0])
+        results.append(get(server, "/sleep?s=0.05", timeout=10)[0])
 
     threads = [threading.Thread(target=one) for _ in range(30)]
     for thread in threads:
@@ -97,7 +106,7 @@ def test_a_long_batch_of_moderate_calls_leaves_the_worker_serving(server_factory
     for thread in threads:
         thread.join(15)
     assert results == [200] * 30
-    status, took = timed_get(server.port)
+    status, took = timed_get(server)
     assert status == 200 and took < 0.5
     before = cpu_seconds(worker)
     time.sleep(1.0)
@@ -106,9 +115,10 @@ def test_a_long_batch_of_moderate_calls_leaves_the_worker_serving(server_factory
 
 # -- TERM, INT, QUIT --------------------------------------------------------
 
+@pytest.mark.parametrize("mode", WITH_TLS)
 def test_term_under_load_answers_every_request_then_exits(server_factory, mode):
     server = start(server_factory, mode)
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         time.sleep(1.0)
         server.signal(signal.SIGTERM)
         signalled = time.monotonic()
@@ -128,7 +138,7 @@ def test_term_with_blocking_requests_in_flight(server_factory, mode):
     def slow(name):
         started = time.monotonic()
         try:
-            results[name] = get(server.port, "/sleep?s=3", timeout=15)[0]
+            results[name] = get(server, "/sleep?s=3", timeout=15)[0]
         except OSError as exc:
             results[name] = repr(exc)
         durations[name] = round(time.monotonic() - started, 2)
@@ -142,7 +152,7 @@ def test_term_with_blocking_requests_in_flight(server_factory, mode):
     time.sleep(0.3)
     # A new connection in the drain window is served or refused at once.
     try:
-        status, took = timed_get(server.port, timeout=5)
+        status, took = timed_get(server, timeout=5)
         assert status == 200 and took < 1.0
     except ConnectionRefusedError:
         assert time.monotonic() - signalled < 1.5
@@ -158,7 +168,7 @@ def test_term_with_blocking_requests_in_flight(server_factory, mode):
 
 def test_a_new_connection_after_the_listeners_shut_is_refused_at_once(server_factory, mode):
     server = start(server_factory, mode, workers=1)
-    busy = threading.Thread(target=get, args=(server.port, "/sleep?s=2"), kwargs={"timeout": 10})
+    busy = threading.Thread(target=get, args=(server, "/sleep?s=2"), kwargs={"timeout": 10})
     busy.start()
     time.sleep(0.3)
     server.signal(signal.SIGTERM)
@@ -166,7 +176,7 @@ def test_a_new_connection_after_the_listeners_shut_is_refused_at_once(server_fac
              message="the listeners shut down")
     started = time.monotonic()
     with pytest.raises(ConnectionRefusedError):
-        get(server.port, timeout=5)
+        get(server, timeout=5)
     assert time.monotonic() - started < 0.5
     busy.join(10)
     assert server.proc.wait(10) == 0
@@ -176,7 +186,7 @@ def test_a_new_connection_after_the_listeners_shut_is_refused_at_once(server_fac
 def test_int_and_quit_stop_at_once_under_load(server_factory, mode, signum):
     server = start(server_factory, mode, "--graceful-timeout", "30")
     pids = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
-    with Traffic(server.port):
+    with Traffic(server):
         time.sleep(0.5)
         server.signal(signum)
         signalled = time.monotonic()
@@ -188,10 +198,11 @@ def test_int_and_quit_stop_at_once_under_load(server_factory, mode, signum):
 # -- HUP, TTIN/TTOU, recycling: the server stays up ---------------------------
 
 @pytest.mark.parametrize("preload", [False, True], ids=["import-in-worker", "preload"])
+@pytest.mark.parametrize("mode", WITH_TLS)
 def test_hup_under_load_loses_nothing(server_factory, mode, preload):
     server = start(server_factory, mode, *(["--preload"] if preload else []))
     wait_for(count(server, 2))
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         for _ in range(4):
             time.sleep(1.2)
             server.signal(signal.SIGHUP)
@@ -205,7 +216,7 @@ def test_hup_under_load_loses_nothing(server_factory, mode, preload):
 def test_ttin_then_ttou_under_load_loses_nothing(server_factory, mode):
     server = start(server_factory, mode)
     wait_for(count(server, 2))
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         time.sleep(0.5)
         server.signal(signal.SIGTTIN)
         wait_for(count(server, 3), message="three workers")
@@ -221,7 +232,7 @@ def test_ttin_then_ttou_under_load_loses_nothing(server_factory, mode):
 
 def test_max_requests_recycling_under_load_loses_nothing(server_factory, mode):
     server = start(server_factory, mode, "--max-requests", "150", "--max-requests-jitter", "30")
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         wait_for(lambda: server.output().count("asking to be replaced") >= 3, timeout=20,
                  message="three recycled workers")
         time.sleep(0.5)
@@ -230,9 +241,9 @@ def test_max_requests_recycling_under_load_loses_nothing(server_factory, mode):
 
 def test_max_worker_memory_recycling_under_load_loses_nothing(server_factory, mode):
     server = start(server_factory, mode, "--max-worker-memory", "60MB")
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         time.sleep(0.5)
-        grown = int(get(server.port, "/grow")[1].split()[1])
+        grown = int(get(server, "/grow")[1].split()[1])
         wait_for(lambda: not alive(grown) or grown not in workers(server.pid), timeout=10,
                  message="the grown worker replaced")
         time.sleep(0.5)
@@ -253,7 +264,7 @@ def test_usr2_winch_and_term_of_the_old_master_lose_nothing(server_factory, mode
     wait_for(count(server, 2))
     new_master = None
     try:
-        with Traffic(server.port) as traffic:
+        with Traffic(server) as traffic:
             time.sleep(0.5)
             server.signal(signal.SIGUSR2)
             new_master = wait_for(lambda: read_pid(pid_file) not in (None, server.pid)
@@ -304,7 +315,7 @@ def test_a_wedged_loop_is_killed_and_replaced_after_the_timeout(server_factory, 
     assert f"(pid {wedged}) timed out" in log and "SIGABRT" in log
     wait_for(lambda: workers(server.pid) and workers(server.pid) != [wedged], timeout=5,
              message="a replacement")
-    assert get(server.port)[0] == 200
+    assert get(server)[0] == 200
 
 
 RESCHEDULE_HOOK = '''
@@ -323,7 +334,7 @@ def test_a_timer_rescheduling_itself_cannot_starve_the_loop(server_factory, mode
     server = start(server_factory, mode, "-c", str(conf), "--timeout", "2", workers=1)
     worker = wait_for(lambda: workers(server.pid))[0]
     for _ in range(5):
-        status, took = timed_get(server.port)
+        status, took = timed_get(server)
         assert status == 200 and took < 0.5
     time.sleep(3)                       # past --timeout: the heartbeat still beats
     assert workers(server.pid) == [worker]
@@ -332,6 +343,7 @@ def test_a_timer_rescheduling_itself_cannot_starve_the_loop(server_factory, mode
 
 # -- the drain window, on one connection ---------------------------------------
 
+@pytest.mark.parametrize("mode", WITH_TLS)
 def test_a_request_sent_on_an_idle_keepalive_connection_during_the_drain_is_answered(
         server_factory, mode):
     server = start(server_factory, mode, "--keepalive-timeout", "30", workers=1)
@@ -339,7 +351,7 @@ def test_a_request_sent_on_an_idle_keepalive_connection_during_the_drain_is_answ
         reader = sock.makefile("rb")
         sock.sendall(b"GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
         assert not read_response(reader).closes
-        busy = threading.Thread(target=get, args=(server.port, "/sleep?s=1"), kwargs={"timeout": 10})
+        busy = threading.Thread(target=get, args=(server, "/sleep?s=1"), kwargs={"timeout": 10})
         busy.start()
         time.sleep(0.2)
         server.signal(signal.SIGTERM)
@@ -351,6 +363,7 @@ def test_a_request_sent_on_an_idle_keepalive_connection_during_the_drain_is_answ
     assert server.proc.wait(10) == 0
 
 
+@pytest.mark.parametrize("mode", WITH_TLS)
 def test_an_idle_connection_closes_after_the_linger(server_factory, mode):
     server = start(server_factory, mode, "--keepalive-timeout", "30", workers=1)
     with server.connect() as sock:
@@ -364,6 +377,7 @@ def test_an_idle_connection_closes_after_the_linger(server_factory, mode):
     assert server.proc.wait(10) == 0
 
 
+@pytest.mark.parametrize("mode", WITH_TLS)
 def test_pipelined_requests_received_before_the_drain_are_all_answered(server_factory, mode):
     server = start(server_factory, mode, workers=1)
     with server.connect() as sock:
@@ -387,7 +401,7 @@ def test_pipelined_requests_received_before_the_drain_are_all_answered(server_fa
 
 def test_shutdown_delay_keeps_serving_with_connection_close(server_factory, mode):
     server = start(server_factory, mode, "--shutdown-delay", "1.5")
-    with Traffic(server.port) as traffic:
+    with Traffic(server) as traffic:
         time.sleep(0.5)
         server.signal(signal.SIGTERM)
         signalled = time.monotonic()
