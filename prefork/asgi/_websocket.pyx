@@ -151,12 +151,14 @@ cdef int start_session(ASGIConnection conn, ASGIApp host, object handshake, WebS
     scope = host.scopes.build(req, conn.remote_addr, conn.remote_port, conn.tcp,
                               conn.server_address)
     scope["type"] = "websocket"
+    scope["extensions"] = EXTENSIONS
+    if conn.tls is not None:
+        conn.tls.apply_to_scope(scope)          # the asgiref TLS extension, scheme wss
     if conn.forwarded is not None:
         conn.forwarded.apply_scope(scope)       # from a trusted proxy (--forwarded-allow-ips)
-    scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+    scope["scheme"] = "wss" if scope["scheme"] in ("https", "wss") else "ws"
     del scope["method"]
     scope["subprotocols"] = handshake.subprotocols
-    scope["extensions"] = EXTENSIONS
     host.websockets.add(session)
     if service.draining:
         session.going = True
