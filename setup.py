@@ -11,6 +11,7 @@ MODULES = [
     "wsgi._bridge",
     "asgi._scope", "asgi._connection",
     "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
+    "metrics._counters",
 ]
 
 DIRECTIVES = {

@@ -167,6 +167,22 @@ def directory(text):
     return str(text)
 
 
+def metrics_address(text):
+    """A --metrics-bind value: HOST:PORT, [IPV6]:PORT or unix:PATH, or empty."""
+    text = str(text).strip()
+    if text and (text.startswith("fd://") or parse_address(text) is None):
+        raise ValueError
+    return text
+
+
+def probe_path(text):
+    """An absolute path such as /healthz (matched without the query), or empty."""
+    text = str(text).strip()
+    if text and (not text.startswith("/") or any(c in text for c in " ?#")):
+        raise ValueError
+    return text
+
+
 def choice(*options):
     def parse(text):
         word = str(text).strip().lower()
@@ -332,6 +348,15 @@ SETTINGS = [
       "clears) to the other hosts through Redis, and apply theirs.", "cache"),
     S("cache_redis_channel", "prefork:invalidations", str, "a Redis channel name",
       "The channel the hosts of one site share for --cache-redis.", "cache"),
+    S("metrics_bind", "", metrics_address, "HOST:PORT, [IPV6]:PORT or unix:PATH, or empty for none",
+      "Serve Prometheus metrics (GET /metrics) on this separate listener, from the master.",
+      "operations"),
+    S("health_path", "", probe_path, "a path such as /healthz, or empty for none",
+      "Liveness probe: answered 200 by the worker's loop, without calling the app.",
+      "operations"),
+    S("ready_path", "", probe_path, "a path such as /readyz, or empty for none",
+      "Readiness probe: 200 while the server serves; 503 while it starts, or once it stops "
+      "(--shutdown-delay included).", "operations"),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

@@ -71,6 +71,10 @@ cdef class Connection(ServedConnection):
     cdef bint pulling               # a block is being produced on the pool
     cdef object close_after_pull    # a result to close once that block arrives
     cdef object waiting_body        # wsgi.input of a request waiting for another's cache fill
+    # --metrics-bind: a request is counted in flight from its start to its
+    # response (or the connection's end)
+    cdef bint metered
+    cdef double metered_since
 
     cdef int on_events(self, uint32_t events) except -1
     cdef void abort(self)
@@ -103,6 +107,10 @@ cdef class Connection(ServedConnection):
     cdef double waiting_since(self)
     cdef int evict(self) except -1
     cdef int log_access(self) except -1
+    cdef int begin_metering(self) except -1
+    cdef int end_metering(self, bint answered) except -1
+    # --health-path / --ready-path: True when the request was one, and answered.
+    cdef bint answer_probe(self) except -1
     # Hooks a subclass (the ASGI connection) fills in.
     cdef int on_drained(self) except -1
     cdef bint wants_body(self) except -1
