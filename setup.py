@@ -9,7 +9,7 @@ MODULES = [
     "http._response", "http._fields", "http._connection",
     "worker._loop", "worker._service",
     "wsgi._bridge",
-    "asgi._scope", "asgi._connection",
+    "asgi._scope", "asgi._connection", "asgi._host",
     "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
     "metrics._counters",
 ]

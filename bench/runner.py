@@ -108,7 +108,7 @@ class RunningServer:
             for index, spec in enumerate(self.specs):
                 log = open(self.tmpdir / f"{spec.role}-{index}.log", "wb")
                 self.popens.append(subprocess.Popen(
-                    self.prefix + [str(a) for a in spec.argv], cwd=REPO_DIR, env=server_env(),
+                    self.prefix + [str(a) for a in spec.argv], cwd=spec.source or REPO_DIR, env=server_env(spec.source),
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True))
                 log.close()

@@ -41,6 +41,7 @@ class Process:
     argv: list
     port: int           # the runner waits for this port before the next process
     role: str = "server"
+    source: Optional[Path] = None   # a checkout imported before this one
 
 
 @dataclass(frozen=True)
@@ -122,12 +123,29 @@ def _prefork_needs():
     return None
 
 
-def _prefork(launch):
+def _prefork(launch, source=None):
     argv = [prefork_argv0(), launch.app.wsgi, "--bind", f"{HOST}:{launch.port}",
             "--workers", str(launch.workers)]
     if launch.backlog and "--backlog" in prefork_flags():
         argv += ["--backlog", str(launch.backlog)]
-    return [Process(argv, launch.port)]
+    return [Process(argv, launch.port, source=source)]
+
+
+# An A/B against another checkout of prefork (an older commit, built in
+# place): PREFORK_BENCH_BASE=/path/to/checkout adds the server prefork-base.
+BASE_DIR = Path(os.environ["PREFORK_BENCH_BASE"]) if os.environ.get("PREFORK_BENCH_BASE") else None
+
+
+def _prefork_base(launch):
+    return _prefork(launch, source=BASE_DIR)
+
+
+def _prefork_base_needs():
+    if BASE_DIR is None:
+        return "PREFORK_BENCH_BASE is not set (a checkout of prefork built in place)"
+    if not (BASE_DIR / "prefork" / "cli.py").exists():
+        return f"PREFORK_BENCH_BASE={BASE_DIR} is not a prefork checkout"
+    return _prefork_needs()
 
 
 def _prefork_asgi(launch):
@@ -150,6 +168,13 @@ def _prefork_metrics(launch):
     hot path's cost of the counters, against plain ``prefork`` in the same run."""
     process = _prefork(launch)[0]
     return [Process(process.argv + ["--metrics-bind", f"{HOST}:{launch.free_port()}"], launch.port)]
+
+
+def _prefork_asgi_cache(launch):
+    """The same cache in front of the ASGI twin: a hit never enters the app,
+    so it should cost what a WSGI hit costs."""
+    process = _prefork_asgi(launch)[0]
+    return [Process(process.argv + ["--cache-size", "64MB"], launch.port)]
 
 
 # -- Python peers ------------------------------------------------------------
@@ -278,6 +303,8 @@ def _nginx_cache(launch):
 
 SERVERS = {server.name: server for server in [
     Server("prefork", _prefork, _prefork_needs),
+    Server("prefork-base", _prefork_base, _prefork_base_needs,
+           notes="the checkout in PREFORK_BENCH_BASE, for an A/B against an older commit"),
     Server("prefork-cache", _prefork_cache, _prefork_needs, apps=frozenset({"cacheable"}),
            notes="--cache-size 64MB: the built-in RFC 9111 response cache"),
     Server("prefork-metrics", _prefork_metrics, _prefork_needs,
@@ -293,6 +320,8 @@ SERVERS = {server.name: server for server in [
            notes=f"one process, {GTHREAD_THREADS} threads, whatever the worker count"),
     Server("prefork-asgi", _prefork_asgi, _prefork_needs, asgi=True,
            notes="prefork on the ASGI twin of each app (uvloop when installed)"),
+    Server("prefork-asgi-cache", _prefork_asgi_cache, _prefork_needs, asgi=True,
+           apps=frozenset({"cacheable"}), notes="--cache-size 64MB in front of the ASGI twin"),
     Server("uvicorn", _uvicorn, _needs_venv("uvicorn", module="httptools"), asgi=True,
            notes="httptools + uvloop, on the ASGI twin of each app"),
     Server("granian-asgi", lambda launch: _granian(launch, "asgi"), _needs_venv("granian"),
@@ -306,12 +335,14 @@ SERVERS = {server.name: server for server in [
            apps=frozenset({"cacheable"}), notes="nginx proxy_cache in front of gunicorn sync"),
 ]}
 
-DEFAULT_SERVERS = list(SERVERS)
+DEFAULT_SERVERS = [name for name in SERVERS if name != "prefork-base" or BASE_DIR]
 
 
-def server_env():
-    """Environment for every server: the repo importable, no stray buffering."""
+def server_env(source=None):
+    """Environment for every server: the repo (or another checkout of
+    prefork, ``source``) importable first, no stray buffering."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source) if source else None,
+                                                      str(REPO_DIR), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env

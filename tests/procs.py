@@ -32,6 +32,19 @@ def workers(pid):
     return found
 
 
+def serving_workers(pid):
+    """The master's workers that have booted and serve (their title shows
+    no state: not booting, not stopping)."""
+    found = []
+    for child in workers(pid):
+        try:
+            if not cmdline(child).endswith(")"):
+                found.append(child)
+        except OSError:
+            pass
+    return found
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """ASGI twins of bench.apps.wsgi, for uvicorn; same bytes on the wire."""
+import asyncio
 import json
 
 from bench.apps import CACHE_CONTROL, HELLO
@@ -40,3 +41,14 @@ async def cacheable(scope, receive, send):
         return await _lifespan(receive, send)
     burn_cpu()  # blocks the loop on purpose: the same work as the WSGI app
     await _respond(send, HELLO, b"text/plain", (CACHE_CONTROL,))
+
+
+async def sleepy(scope, receive, send):
+    """Waits ``?s=`` seconds (1 by default) in asyncio.sleep, then answers:
+    bench/asgi_concurrency.py holds thousands of these at once."""
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    query = scope["query_string"].decode()
+    seconds = float(query[2:]) if query.startswith("s=") else 1.0
+    await asyncio.sleep(seconds)
+    await _respond(send, b"slept", b"text/plain")

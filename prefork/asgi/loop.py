@@ -15,56 +15,27 @@ that awaits no I/O thus ends before the batch's writes go out; one that
 waits continues as any asyncio Task. The Task is a real one, so
 ``asyncio.current_task()``, contextvars, ``asyncio.timeout`` and anyio's
 cancel scopes see the same task at every step.
+
+The host and the eager start are compiled (``_host.pyx``); this module
+declares the loop classes that use them.
 """
 import asyncio
-import sys
 
-_EAGER_NATIVE = sys.version_info >= (3, 12)
-
-
-class _NoHandle:
-    """What call_soon returns for a callback it ran at once."""
-    __slots__ = ()
-
-    def cancel(self):
-        pass
-
-    def cancelled(self):
-        return False
-
-
-_NO_HANDLE = _NoHandle()
+from prefork.asgi._host import AsyncioHost, eager_call_soon, start_task  # noqa: F401
 
 
 class EagerStart:
     """Mixed into an event loop class: ``start_task(coro)`` creates a Task
-    whose first step runs before it returns."""
+    whose first step runs before it returns (compiled in _host.pyx)."""
 
     _eager = False
-
-    def call_soon(self, callback, *args, context=None):
-        if self._eager:
-            # The Task constructor scheduling its first step: run it now.
-            self._eager = False
-            if context is None:
-                callback(*args)
-            else:
-                context.run(callback, *args)
-            return _NO_HANDLE
-        return super().call_soon(callback, *args, context=context)
-
-    def start_task(self, coro):
-        if _EAGER_NATIVE:
-            return asyncio.Task(coro, loop=self, eager_start=True)
-        self._eager = True
-        try:
-            return asyncio.Task(coro, loop=self)
-        finally:
-            self._eager = False
+    call_soon = eager_call_soon
+    start_task = start_task
 
 
 class EagerSelectorLoop(EagerStart, asyncio.SelectorEventLoop):
     """asyncio's own loop, with eager Task starts."""
+    _base_call_soon = asyncio.SelectorEventLoop.call_soon
 
 
 def new_event_loop(kind="auto"):
@@ -77,52 +48,6 @@ def new_event_loop(kind="auto"):
             if kind == "uvloop":
                 raise
         else:
-            return type("EagerUVLoop", (EagerStart, uvloop.Loop), {})()
+            return type("EagerUVLoop", (EagerStart, uvloop.Loop),
+                        {"_base_call_soon": uvloop.Loop.call_soon})()
     return EagerSelectorLoop()
-
-
-class AsyncioHost:
-    """Runs prefork's EventLoop inside an asyncio loop (see the module's
-    docstring); stops the asyncio loop when prefork's loop is stopped."""
-
-    def __init__(self, loop, aloop):
-        self.loop = loop
-        self.aloop = aloop
-        self.timer = None
-        self.wake_due = False
-        aloop.add_reader(loop.fileno(), self.pump)
-
-    def pump(self):
-        self.wake_due = False
-        self.loop.poll()
-        if not self.loop.is_running:
-            self.aloop.stop()
-            return
-        self.arm()
-
-    def arm(self):
-        """Come back when prefork's next timer (or heartbeat) is due."""
-        delay = self.loop.next_wakeup()
-        if self.timer is not None:
-            self.timer.cancel()
-        if delay <= 0:
-            self.timer = None
-            self.wake()
-        else:
-            self.timer = self.aloop.call_later(delay, self.pump)
-
-    def wake(self):
-        """An iteration of prefork's loop soon (work queued from outside it)."""
-        if not self.wake_due:
-            self.wake_due = True
-            self.aloop.call_soon(self.pump)
-
-    def run(self):
-        self.loop.start()
-        self.arm()
-        try:
-            self.aloop.run_forever()
-        finally:
-            self.aloop.remove_reader(self.loop.fileno())
-            if self.timer is not None:
-                self.timer.cancel()

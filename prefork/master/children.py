@@ -72,7 +72,7 @@ def _run_in_child(arbiter, child):
     code = exitcodes.FAILURE
     try:
         notify_fd = _reset_after_fork(arbiter, child)
-        set_title(f"worker {child.number}", arbiter.app_spec)
+        set_title(f"worker {child.number}", arbiter.app_spec, "booting")
         hooks.call(arbiter.settings, "post_fork", arbiter, child)
         worker = Worker(child.number, arbiter.app_spec, arbiter.settings, arbiter.listeners,
                         child.slot, notify_fd, app=arbiter.app, cache=arbiter.cache,

@@ -116,9 +116,10 @@ cdef enum:
     SERVER_READY = 1            # (SERVER_* in prefork/master/scoreboard.py)
 # A worker leaves connections to its idle siblings for at most this long
 # while an imbalance lasts, stepping aside STEP_ASIDE at a time. Long enough
-# for a sibling to be scheduled on a loaded machine (a few ms seen here on 2
-# cores), short enough that a sibling that only looks idle costs little.
-cdef double YIELD_LIMIT = 0.02
+# for a woken sibling to be scheduled on a loaded machine (a few ms on 2
+# idle cores, but over 20 ms seen with the run queue 2-3 deep per core),
+# short enough that a sibling that only looks idle (stopped) costs little.
+cdef double YIELD_LIMIT = 0.1
 # A sibling whose batch began longer ago than this is busy (in an app call).
 cdef double BUSY_LIMIT = 0.002
 cdef double STEP_ASIDE = 0.001

@@ -129,6 +129,7 @@ class Worker:
         self.loop.call_later(1.0, self.tick)
         self.slot.beat()
         self.slot.mark_ready()
+        set_title(f"worker {self.number}", self.app_spec)
         if self.slot.stop_mode != STOP_NONE:
             self.begin_stop()       # forked while the server stops (--shutdown-delay)
         self.notify_master()

@@ -122,7 +122,14 @@ async def big(scope, receive, send):
 
 
 async def sleep(scope, receive, send):
-    await asyncio.sleep(_arg(scope, "s", 1.0))
+    """Sleeps ``s`` seconds; /stats has how many sleep now and the most that
+    ever slept at once (``sleeping``, ``sleeping_max``)."""
+    _stats["sleeping"] = _stats.get("sleeping", 0) + 1
+    _stats["sleeping_max"] = max(_stats.get("sleeping_max", 0), _stats["sleeping"])
+    try:
+        await asyncio.sleep(_arg(scope, "s", 1.0))
+    finally:
+        _stats["sleeping"] -= 1
     await _respond(send, b"slept")
 
 

@@ -4,15 +4,24 @@ import signal
 import threading
 import time
 
-from procs import cmdline, wait_for, workers
+from procs import cmdline, serving_workers, wait_for, workers
 
 
 def test_titles_name_the_role_and_the_app(server_factory):
     server = server_factory("hello:app", "--workers", "2")
     assert cmdline(server.pid) == "prefork-serve: master [hello:app]"
-    pids = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
+    pids = wait_for(lambda: len(serving_workers(server.pid)) == 2 and workers(server.pid))
     assert sorted(cmdline(pid) for pid in pids) == [
         "prefork-serve: worker 1 [hello:app]", "prefork-serve: worker 2 [hello:app]"]
+
+
+def test_titles_show_a_worker_booting_until_it_serves(server_factory):
+    server = server_factory("slow_import:app", "--workers", "1", env={"IMPORT_DELAY": "1.5"},
+                            wait=False)
+    worker = wait_for(lambda: workers(server.pid))[0]
+    assert cmdline(worker) == "prefork-serve: worker 1 [slow_import:app] (booting)"
+    wait_for(lambda: cmdline(worker) == "prefork-serve: worker 1 [slow_import:app]",
+             timeout=10, message="the plain title once the worker serves")
 
 
 def test_titles_show_reloading_and_stopping(server_factory):

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import MODES
-from procs import alive, get, wait_for, workers
+from procs import alive, get, serving_workers, wait_for, workers
 from traffic import Traffic
 from wire import read_response
 
@@ -33,9 +33,14 @@ def mode(request):
 
 
 def start(server_factory, mode, *flags, workers=2, **kwargs):
+    """The server, once every worker serves (a request sent while the others
+    still boot would all go to the first)."""
     app, mode_flags = LIFECYCLE_MODES[mode]
-    return server_factory(app, "--workers", str(workers), "--graceful-timeout", "10",
-                          *mode_flags, *flags, **kwargs)
+    server = server_factory(app, "--workers", str(workers), "--graceful-timeout", "10",
+                            *mode_flags, *flags, **kwargs)
+    wait_for(lambda: len(serving_workers(server.pid)) == workers, timeout=20,
+             message=f"{workers} workers serving")
+    return server
 
 
 def assert_every_request_answered(traffic, refusals_allowed=False):
@@ -118,13 +123,15 @@ def test_term_under_load_answers_every_request_then_exits(server_factory, mode):
 
 def test_term_with_blocking_requests_in_flight(server_factory, mode):
     server = start(server_factory, mode, workers=4)
-    results = {}
+    results, durations = {}, {}
 
     def slow(name):
+        started = time.monotonic()
         try:
             results[name] = get(server.port, "/sleep?s=3", timeout=15)[0]
         except OSError as exc:
             results[name] = repr(exc)
+        durations[name] = round(time.monotonic() - started, 2)
 
     slow_clients = [threading.Thread(target=slow, args=(i,)) for i in range(3)]
     for thread in slow_clients:
@@ -142,6 +149,8 @@ def test_term_with_blocking_requests_in_flight(server_factory, mode):
     for thread in slow_clients:
         thread.join(15)
     assert results == {0: 200, 1: 200, 2: 200}
+    # Each on a worker of its own (not queued behind another).
+    assert max(durations.values()) < 4.5, durations
     assert server.proc.wait(10) == 0
     assert time.monotonic() - signalled < 5.0
     assert "SIGKILL" not in server.output()
