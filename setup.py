@@ -13,6 +13,7 @@ MODULES = [
     "asgi._scope", "asgi._connection", "asgi._host", "asgi._websocket",
     "websocket._frames",
     "cache._store", "cache._tags", "cache._lookup", "cache._gate", "cache._appstore",
+    "metrics._counters",
 ]
 
 DIRECTIVES = {

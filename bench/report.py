@@ -117,6 +117,8 @@ def write_png(json_path, png_path):
         import matplotlib
     except ImportError:
         from bench.servers import venv_tool
+        if not venv_tool("python").exists():
+            return "chart not drawn: no matplotlib here and no bench/.venv (bench/install_peers.sh)"
         done = subprocess.run([str(venv_tool("python")), "-m", "bench.report", str(json_path), str(png_path)],
                               capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
         return None if done.returncode == 0 else f"chart not drawn: {done.stderr.strip()[-300:]}"

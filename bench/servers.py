@@ -163,6 +163,13 @@ def _prefork_cache(launch):
     return [Process(process.argv + ["--cache-size", "64MB"], launch.port)]
 
 
+def _prefork_metrics(launch):
+    """prefork counting every request for Prometheus (--metrics-bind): the
+    hot path's cost of the counters, against plain ``prefork`` in the same run."""
+    process = _prefork(launch)[0]
+    return [Process(process.argv + ["--metrics-bind", f"{HOST}:{launch.free_port()}"], launch.port)]
+
+
 def _prefork_asgi_cache(launch):
     """The same cache in front of the ASGI twin: a hit never enters the app,
     so it should cost what a WSGI hit costs."""
@@ -300,6 +307,8 @@ SERVERS = {server.name: server for server in [
            notes="the checkout in PREFORK_BENCH_BASE, for an A/B against an older commit"),
     Server("prefork-cache", _prefork_cache, _prefork_needs, apps=frozenset({"cacheable"}),
            notes="--cache-size 64MB: the built-in RFC 9111 response cache"),
+    Server("prefork-metrics", _prefork_metrics, _prefork_needs,
+           notes="--metrics-bind: the per-worker Prometheus counters on"),
     Server("gunicorn-sync", _gunicorn_sync, _needs_venv("gunicorn")),
     Server("gunicorn-gthread", _gunicorn_gthread, _needs_venv("gunicorn"),
            notes=f"{GTHREAD_THREADS} threads per worker"),

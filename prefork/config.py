@@ -183,6 +183,14 @@ def readable_file(text):
     return text
 
 
+def metrics_address(text):
+    """A --metrics-bind value: HOST:PORT, [IPV6]:PORT or unix:PATH, or empty."""
+    text = str(text).strip()
+    if text and (text.startswith("fd://") or parse_address(text) is None):
+        raise ValueError
+    return text
+
+
 def tls_version(text):
     word = str(text).strip().lower().removeprefix("tlsv")
     if word not in ("1.2", "1.3"):
@@ -195,6 +203,14 @@ TLS12_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
                  "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305")
+
+
+def probe_path(text):
+    """An absolute path such as /healthz (matched without the query), or empty."""
+    text = str(text).strip()
+    if text and (not text.startswith("/") or any(c in text for c in " ?#")):
+        raise ValueError
+    return text
 
 
 def choice(*options):
@@ -417,6 +433,15 @@ SETTINGS = [
     S("ws_per_message_deflate", True, boolean, "on or off",
       "Accept permessage-deflate compression (RFC 7692) when the client offers it.",
       "websocket"),
+    S("metrics_bind", "", metrics_address, "HOST:PORT, [IPV6]:PORT or unix:PATH, or empty for none",
+      "Serve Prometheus metrics (GET /metrics) on this separate listener, from the master.",
+      "operations"),
+    S("health_path", "", probe_path, "a path such as /healthz, or empty for none",
+      "Liveness probe: answered 200 by the worker's loop, without calling the app.",
+      "operations"),
+    S("ready_path", "", probe_path, "a path such as /readyz, or empty for none",
+      "Readiness probe: 200 while the server serves; 503 while it starts, or once it stops "
+      "(--shutdown-delay included).", "operations"),
     S("log_level", "info", log_level, "debug, info, warning, error or critical",
       "Error log level.", "logging"),
     S("access_log", "", str, "a file path, - for stdout, or empty for none",

@@ -394,6 +394,13 @@ cdef class ASGIConnection(Connection):
         self.started = time.time() if service.access_log is not None else 0.0
         self.acall = ASGICall(self, host, has_body,
                               has_body and req.expect_continue and self.rstart == self.rend)
+        self.begin_metering()
+        if service.probes and not has_body:
+            # --health-path / --ready-path: answered here, the app never sees it.
+            self.acall.complete = True
+            if self.answer_probe():
+                return 0
+            self.acall.complete = False
         if service.gate is not None and not has_body:
             if self.ticket is None:
                 self.ticket = CacheTicket(self.remote_addr, self.remote_port, self.server_address)

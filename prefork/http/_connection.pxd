@@ -89,6 +89,10 @@ cdef class Connection(ServedConnection):
     cdef bint tls_read_scheduled    # a read of bytes buffered in the record layer is due
     # The PROXY protocol header still to read (prefork/http/_proxy.pyx), or None
     cdef ProxyHeader proxy
+    # --metrics-bind: a request is counted in flight from its start to its
+    # response (or the connection's end)
+    cdef bint metered
+    cdef double metered_since
 
     cdef int set_peer(self, str addr, int port, bint tcp) except -1
     cdef int find_client(self) except -1
@@ -132,6 +136,10 @@ cdef class Connection(ServedConnection):
     cdef double waiting_since(self)
     cdef int evict(self) except -1
     cdef int log_access(self) except -1
+    cdef int begin_metering(self) except -1
+    cdef int end_metering(self, bint answered) except -1
+    # --health-path / --ready-path: True when the request was one, and answered.
+    cdef bint answer_probe(self) except -1
     # Hooks a subclass (the ASGI connection) fills in.
     cdef int on_drained(self) except -1
     cdef bint wants_body(self) except -1

@@ -39,8 +39,10 @@ from prefork.master.scoreboard import Scoreboard
 from prefork.importer import AppImportError
 from prefork.log import reopen_logs
 from prefork.master.privileges import drop_privileges
+from prefork.master.reporting import Reporter
 from prefork.master.proctitle import set_title
-from prefork.master.sockets import (close_door, close_listener, describe, listener_roles,
+from prefork.master.sockets import (BindError, close_door, close_listener, describe,
+                                    listener_roles,
                                     queued_connections, shut_listener)
 
 ABORT_GRACE = 1.0       # seconds between SIGABRT (stack dump) and SIGKILL
@@ -80,6 +82,7 @@ class Arbiter:
         self.announced = False          # when_ready has run
         self.spawn_after = 0.0
         self.exit_code = exitcodes.OK
+        self.report = Reporter(settings)    # systemd notify, readiness, metrics
 
     # -- the loop ----------------------------------------------------------
 
@@ -119,6 +122,13 @@ class Arbiter:
         bus = open_bus(self.settings, self.cache, self.app_store)
         self.accept_kick = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.scoreboard = Scoreboard()
+        try:
+            self.report.open(self)
+        except BindError as exc:
+            self.log.error("%s", exc)
+            self.close_listeners()
+            pidfile.remove(self.settings.pid, self.pid)
+            return exitcodes.BIND
         drop_privileges(self.settings)          # before any app code runs
         if bus is not None:
             self.relay = Relay(self, bus)
@@ -149,8 +159,16 @@ class Arbiter:
         self.signals.append(signum)
 
     def wait(self, timeout):
+        watchdog = self.report.tick()
+        if watchdog is not None:
+            timeout = min(timeout, watchdog)
         try:
-            select.select([self.wake_r], [], [], timeout)
+            readable, writable, _ = select.select([self.wake_r] + self.report.readers(),
+                                                  self.report.writers(), [], timeout)
+        except InterruptedError:
+            return
+        self.report.handle(readable, writable)
+        try:
             while os.read(self.wake_r, 512):
                 pass
         except (BlockingIOError, InterruptedError):
@@ -196,17 +214,22 @@ class Arbiter:
             self.log.warning("a reload is already under way; HUP ignored")
             return
         self.idle = False
+        self.report.reloading()
         reload.begin_reload(self)
+        if not self.reloading:
+            self.report.reload_finished(False)      # refused at once (config, bind, import)
         self.set_title()
 
     def handle_ttin(self):
         self.settings.workers += 1
         self.log.info("workers: %d", self.settings.workers)
+        self.report.workers_changed()
 
     def handle_ttou(self):
         if self.settings.workers > 1:
             self.settings.workers -= 1
         self.log.info("workers: %d", self.settings.workers)
+        self.report.workers_changed()
 
     def handle_usr1(self):
         reopen_logs()
@@ -244,6 +267,7 @@ class Arbiter:
                 continue
             child = self.children.pop(pid, None)
             if child is not None:
+                self.report.worker_reaped(child, status, self.exit_cause(child))
                 self.worker_exited(child, status)
                 child.slot.close()
                 self.scoreboard.free(child.board_index)
@@ -269,6 +293,18 @@ class Arbiter:
             self.log.warning("%s %s before it was ready; replacing it in %.0fs",
                              name, how, RESPAWN_BACKOFF)
             self.spawn_after = time.monotonic() + RESPAWN_BACKOFF
+
+    def exit_cause(self, child):
+        """Why a reaped worker ended, for the metrics (WORKER_EXIT_CAUSES)."""
+        if child.aborted:
+            return "heartbeat"
+        if self.stopping or self.stop_pending():
+            return "shutdown"
+        if not child.stopping:
+            return "crashed"
+        if child.replace or child.slot.retiring:
+            return "recycled"
+        return "reload" if child.generation != self.generation else "scaled_down"
 
     def stop_pending(self):
         """A stop signal not acted on yet (a TERM sent to the whole process
@@ -341,11 +377,13 @@ class Arbiter:
         if not self.announced:
             self.announced = True
             self.log.info("ready: %d workers accepting", self.settings.workers)
+            self.report.ready()
             hooks.call(self.settings, "when_ready", self)
 
     def spawn_worker(self, number):
         child = fork_worker(self, number, STOP_KEEPALIVE if self.stop_after else None)
         self.children[child.pid] = child
+        self.report.worker_started()
         self.log.debug("worker %d (pid %d) started, generation %d",
                        number, child.pid, child.generation)
 
@@ -382,6 +420,7 @@ class Arbiter:
             return
         self.stop_after = None          # a second TERM ends the delay early
         self.stopping = how
+        self.report.stopping(how)
         self.set_title("stopping")
         self.log.info("shutting down (%s)", how)
         self.reloading = None           # every generation stops alike
@@ -397,6 +436,7 @@ class Arbiter:
         sending new ones; the drain starts when the delay ends."""
         self.stop_after = time.monotonic() + self.settings.shutdown_delay
         self.set_title("stopping")
+        self.report.stopping("graceful, after the shutdown delay")
         self.log.info("shutting down in %.1fs: serving with Connection: close until then",
                       self.settings.shutdown_delay)
         for child in list(self.children.values()):
@@ -445,6 +485,7 @@ class Arbiter:
             self.relay.stop()           # after the workers: it publishes what they left
         hooks.call(self.settings, "on_exit", self)
         self.close_listeners()
+        self.report.close()
         pidfile.remove(self.settings.pid, self.pid)
         self.log.info("shut down")
         return self.exit_code

@@ -111,6 +111,7 @@ def _reset_after_fork(arbiter, child):
         signal.signal(signum, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     os.close(arbiter.wake_r)
+    arbiter.report.close_in_child()
     for other in arbiter.children.values():
         other.slot.close()
     arbiter.children.clear()

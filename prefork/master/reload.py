@@ -96,6 +96,7 @@ def commit_reload(arbiter):
     for sock in pending.unused:
         close_listener(sock)
     arbiter.log.info("reload complete: generation %d serving", arbiter.generation)
+    arbiter.report.reload_finished(True)
     arbiter.set_title()
 
 
@@ -105,6 +106,7 @@ def revert_reload(arbiter, why):
     _close_new(arbiter.listeners, pending.listeners)
     _apply(arbiter, pending.settings, pending.app, pending.listeners, pending.generation)
     arbiter.log.error("reload failed: %s; the old workers keep serving", why)
+    arbiter.report.reload_finished(False)
     for child in list(arbiter.children.values()):
         if child.generation == failed:
             arbiter.stop_worker(child, graceful=False)

@@ -1,5 +1,5 @@
 # C interface of the worker's HTTP service (prefork/worker/_service.pyx).
-from libc.stdint cimport uint32_t
+from libc.stdint cimport uint32_t, uint64_t
 
 from prefork.cache._gate cimport CacheGate
 from prefork.worker._deadline cimport Deadlines
@@ -104,6 +104,16 @@ cdef class HTTPService(BatchHook):
     # the metrics), and those not yet in the error log.
     cdef readonly long long requests_shed
     cdef public long long shed_unlogged
+    # This worker's counters in the scoreboard (prefork/metrics/_counters.pxd);
+    # NULL when --metrics-bind is off: nothing is counted.
+    cdef uint64_t *counters
+    cdef object counters_buffer
+    # --health-path / --ready-path, answered without the app (None: off)
+    cdef readonly bint probes
+    cdef bytes health_path
+    cdef bytes ready_path
+    # The answer to a probe request, or None when it is not one.
+    cdef bytes probe_answer(self, Request req, bint keep_alive)
 
     cdef int defer_flush(self, ServedConnection conn) except -1
     cdef int flush_deferred(self) except -1

@@ -34,7 +34,10 @@ Invariants:
 """
 import logging
 
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+
+from prefork.metrics._counters cimport C_CONNECTIONS_ACCEPTED, C_CONNECTIONS_OPEN, N_COUNTERS
 
 from prefork.cache._gate cimport CacheGate
 from prefork.worker._loop cimport BatchHook, EventLoop, Handler, monotonic
@@ -111,6 +114,8 @@ cdef enum:
 cdef enum:
     BOARD_HEADER = 64
     BOARD_ENTRY = 64
+    BOARD_STATE = 4             # the server's state, a byte the master writes
+    SERVER_READY = 1            # (SERVER_* in prefork/master/scoreboard.py)
 # A worker leaves connections to its idle siblings for at most this long
 # while an imbalance lasts, stepping aside STEP_ASIDE at a time. Long enough
 # for a woken sibling to be scheduled on a loaded machine (a few ms on 2
@@ -212,6 +217,9 @@ cdef class HTTPService(BatchHook):
         self.deadlines = Deadlines(loop, settings.request_timeout) if settings.request_timeout else None
         self.threads = settings.threads if self.executor is not None else 0
         self.max_pending = settings.max_pending if self.executor is not None else 0
+        self.health_path = settings.health_path.encode("latin-1") if settings.health_path else None
+        self.ready_path = settings.ready_path.encode("latin-1") if settings.ready_path else None
+        self.probes = self.health_path is not None or self.ready_path is not None
         loop.batch_hook = self
 
     # -- responses out, a batch at a time ---------------------------------
@@ -396,6 +404,8 @@ cdef class HTTPService(BatchHook):
 
     cdef int connection_closed(self, ServedConnection conn) except -1:
         self.connections.discard(conn)
+        if self.counters != NULL:
+            self.counters[<int>C_CONNECTIONS_OPEN] -= 1
         if not self.accepting and not self.accept_stopped \
                 and len(self.connections) < self.max_connections:
             self.resume_accepting()
@@ -546,6 +556,44 @@ cdef class HTTPService(BatchHook):
         if self.status_slot != NULL:
             self.status_slot[0] = 0
 
+    # -- metrics and probes ----------------------------------------------
+
+    def set_counters(self, buffer):
+        """Count into ``buffer`` (this worker's block of the scoreboard,
+        prefork/master/scoreboard.py): only the master reads it."""
+        cdef unsigned char[::1] view = buffer
+        if view.shape[0] < N_COUNTERS * 8:
+            raise ValueError("counter block too small")
+        self.counters_buffer = buffer
+        self.counters = <uint64_t *>&view[0]
+        self.counters[<int>C_CONNECTIONS_OPEN] = len(self.connections)
+
+    cdef bytes probe_answer(self, Request req, bint keep_alive):
+        """--health-path: 200 whenever the loop answers (liveness).
+        --ready-path: 200 only while the master says the server serves
+        (every worker of the first generation accepts, no stop begun: a
+        reload keeps it ready), 503 otherwise (readiness). A worker without
+        a master's scoreboard is ready until it stops."""
+        cdef bytes path = req.path
+        cdef bint ready
+        if self.health_path is not None and path == self.health_path:
+            return self.probe_response(req, keep_alive, True)
+        if self.ready_path is not None and path == self.ready_path:
+            if self.board != NULL:
+                ready = self.board[BOARD_STATE] == SERVER_READY
+            else:
+                ready = not self.keepalive_off
+            return self.probe_response(req, keep_alive, ready)
+        return None
+
+    def probe_response(self, Request req, bint keep_alive, bint ok):
+        body = b"ok\n" if ok else b"unavailable\n"
+        head = self.heads.build(req.minor, "200 OK" if ok else "503 Service Unavailable",
+                                [("Content-Type", "text/plain; charset=utf-8"),
+                                 ("Cache-Control", "no-store")],
+                                len(body), keep_alive, req.method == b"HEAD")
+        return head + body if self.heads.send_body else head
+
     def set_cache(self, cache, settings):
         """Answer from (and fill) the master's shared response cache."""
         if self.asgi:
@@ -597,6 +645,9 @@ cdef class Acceptor(Handler):
         if self.tls is not None:
             (<ServedConnection>conn).start_tls(self.tls)
         service.connections.add(conn)
+        if service.counters != NULL:
+            service.counters[<int>C_CONNECTIONS_ACCEPTED] += 1
+            service.counters[<int>C_CONNECTIONS_OPEN] += 1
         service.loop.register(conn, EPOLLIN)
         return 0
 

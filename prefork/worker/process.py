@@ -123,6 +123,8 @@ class Worker:
             self.service.listen(sock, self.settings.tls if tls else None, proxy)
         if self.scoreboard is not None:
             self.service.set_scoreboard(self.scoreboard.buffer(), self.board_index)
+            if self.settings.metrics_bind:
+                self.service.set_counters(self.scoreboard.counter_block(self.board_index))
         if self.accept_kick is not None and not self.settings.reuse_port:
             self.service.set_accept_kick(*self.accept_kick)
         self.install_signals()
