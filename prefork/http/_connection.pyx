@@ -43,7 +43,8 @@ from prefork.http._proxy cimport PROXY_DONE, PROXY_WANT, ProxyHeader
 from prefork.http._tls cimport (HANDSHAKE_DONE, HANDSHAKE_PLAIN_HTTP, HANDSHAKE_WANT,
                                 TLSStream)
 from prefork.metrics._counters cimport (C_BYTES_IN, C_BYTES_OUT, C_IN_FLIGHT, C_KEEPALIVE_REUSED,
-                                        C_PARSE_ERRORS, C_READ_TIMEOUTS, add, count,
+                                        C_PARSE_ERRORS, C_READ_TIMEOUTS, C_REQUEST_TIMEOUTS,
+                                        C_REQUESTS_SHED, C_THREADS_ABANDONED, add, count,
                                         count_request, parse_error_kind)
 from prefork.worker._loop cimport EventLoop, monotonic
 from prefork.http._response cimport HeadBuilder
@@ -444,11 +445,13 @@ cdef class Connection(ServedConnection):
             # An app thread runs it: it cannot be stopped; the client gets
             # its answer now and the thread is left to finish (counted).
             deadlines.abandon(self.call)
+            count(self.service.counters, C_THREADS_ABANDONED)
             self.time_out(False, "its app thread is left to finish (%d such running)"
                           % deadlines.abandoned_running)
         elif self.body_iter is not None or self.stream is not None:
             if self.pulling:
                 deadlines.abandon(self.call)
+                count(self.service.counters, C_THREADS_ABANDONED)
             self.time_out(True, "its response was cut short")
 
     cdef int time_out(self, bint response_started, str note) except -1:
@@ -460,6 +463,7 @@ cdef class Connection(ServedConnection):
         cdef Request req = self.request
         deadlines.stop(self.deadline_node)
         deadlines.timed_out += 1
+        count(service.counters, C_REQUEST_TIMEOUTS)
         service.log.warning("request timed out after %.2fs (--request-timeout %g): %s %s from %s; %s",
                             monotonic() - self.deadline_node.started, deadlines.timeout,
                             req.method.decode("latin-1"), req.target.decode("latin-1"),
@@ -482,6 +486,7 @@ cdef class Connection(ServedConnection):
         cdef HTTPService service = self.service
         cdef Request req = self.request
         service.requests_shed += 1
+        count(service.counters, C_REQUESTS_SHED)
         service.shed_unlogged += 1
         if service.shed_unlogged == 1:
             service.log.warning("answered 503 to %s %s from %s: %d requests wait for an app "

@@ -28,6 +28,9 @@ cpdef enum Counter:
     # prefork_parse_errors_total{kind}: C_PARSE_ERRORS + parse_error_kind(status)
     C_PARSE_ERRORS = 61
     C_READ_TIMEOUTS = 69            # 408: a head or body arrived too slowly
+    C_REQUEST_TIMEOUTS = 70         # past --request-timeout
+    C_THREADS_ABANDONED = 71        # --request-timeout: an app thread left to finish
+    C_REQUESTS_SHED = 72            # 503 at --max-pending
     # (new counters here)
     N_COUNTERS
 

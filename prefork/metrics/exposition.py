@@ -65,6 +65,15 @@ FAMILIES = [
            Counter.C_PARSE_ERRORS, (("kind", PARSE_ERROR_LABELS),)),
     Family("prefork_read_timeouts_total", "counter",
            "Requests answered 408: the head or body arrived too slowly.", Counter.C_READ_TIMEOUTS),
+    Family("prefork_request_timeouts_total", "counter",
+           "Requests still running at --request-timeout (answered 504, or cut).",
+           Counter.C_REQUEST_TIMEOUTS),
+    Family("prefork_abandoned_threads_total", "counter",
+           "App threads left to finish a request past --request-timeout (--threads).",
+           Counter.C_THREADS_ABANDONED),
+    Family("prefork_requests_shed_total", "counter",
+           "Requests answered 503 because --max-pending requests waited for an app thread.",
+           Counter.C_REQUESTS_SHED),
 ]
 # Slots a row does not name: the histogram's, rendered by _duration().
 HISTOGRAM_SLOTS = {Counter.C_DURATION_BUCKETS, Counter.C_DURATION_SUM_US}
