@@ -389,6 +389,12 @@ cdef class HTTPService(BatchHook):
                 (<Acceptor>acceptor).stop()
             if self.kick is not None:
                 self.kick.stop()
+                if self.sibling_accepts():
+                    # A wake-up the kernel gave this worker for a connection
+                    # not yet accepted (EPOLLEXCLUSIVE wakes one worker per
+                    # connection) would be lost with it, and the connection
+                    # left in the backlog until another arrived: pass it on.
+                    self.kick.wake()
         return 0
 
     cdef int resume_accepting(self) except -1:

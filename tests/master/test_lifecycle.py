@@ -213,6 +213,23 @@ def test_hup_under_load_loses_nothing(server_factory, mode, preload):
     assert server.output().count("reload complete") == 4
 
 
+def test_a_lone_new_connection_during_a_reload_is_answered(server_factory, mode):
+    # One client, a new connection per request, nothing else: the kernel's
+    # wake-up for its connection may go to an old worker that stops
+    # accepting right then; no other connection comes to wake anyone.
+    server = start(server_factory, mode)
+    for reload in range(6):
+        old = set(workers(server.pid))
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        answered = 0
+        while (old & set(workers(server.pid)) or len(workers(server.pid)) != 2) \
+                and time.monotonic() < deadline:
+            assert get(server, "/fast", timeout=3)[0] == 200, f"reload {reload}, request {answered}"
+            answered += 1
+        assert not old & set(workers(server.pid)), "the old workers are gone"
+
+
 def test_ttin_then_ttou_under_load_loses_nothing(server_factory, mode):
     server = start(server_factory, mode)
     wait_for(count(server, 2))
