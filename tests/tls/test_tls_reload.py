@@ -11,7 +11,7 @@ import time
 import pytest
 
 from certs import SERIAL_FIRST, SERIAL_SECOND, served_serial, tls_connect
-from procs import get, wait_for, workers
+from procs import get, serving_workers, wait_for, workers
 from wire import read_response
 
 
@@ -25,9 +25,13 @@ def live_certs(certs, tmp_path):
 
 
 def start(server_factory, certs, live_certs, *flags):
+    """The server, once both workers serve (the tests compare them before
+    and after a reload)."""
     cert, key = live_certs
-    return server_factory("probe:app", "--workers", "2", "--certfile", str(cert),
-                          "--keyfile", str(key), *flags, tls=certs.client_context())
+    server = server_factory("probe:app", "--workers", "2", "--certfile", str(cert),
+                            "--keyfile", str(key), *flags, tls=certs.client_context())
+    wait_for(lambda: len(serving_workers(server.pid)) == 2, message="2 workers serving")
+    return server
 
 
 def reloaded(server, times):
