@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import MODES
-from procs import wait_for, workers
+from procs import serving_workers, wait_for, workers
 from wire import recv_until_closed
 
 
@@ -39,6 +39,8 @@ def start_slow_requests(server, count, seconds):
 
 def test_term_lets_in_flight_requests_finish_then_exits_0(server_factory, mode):
     server = server_factory("probe:app", "--workers", "2", *MODES[mode])
+    # Both serving: requests sent while one still boots all go to the other.
+    wait_for(lambda: len(serving_workers(server.pid)) == 2, message="2 workers serving")
     threads, results = start_slow_requests(server, 6, 1.0)
     started = time.monotonic()
     server.signal(signal.SIGTERM)
