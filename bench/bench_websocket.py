@@ -36,10 +36,11 @@ from pathlib import Path
 
 import pytest
 
+from bench import procstat
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = "bench.apps.ws_echo:app"
 LOADS = [(size, conns, window) for size in (16, 16384) for conns in (1, 100) for window in (1, 16)]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def commands(python, port):
@@ -92,29 +93,13 @@ def build_client(workdir):
     return str(exe)
 
 
-def session_cpu(sid):
-    """CPU seconds of every process in a session (its children's included)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:
-            total += sum(int(x) for x in fields[11:15])
-    return total / CLOCK_TICKS
-
-
 def pinned(cpu, argv):
     taskset = shutil.which("taskset")
     return [taskset, "-c", str(cpu)] + argv if taskset else argv
 
 
 def run_load(client, port, size, conns, window, seconds, warmup=0.5, server_sid=None):
-    cpu_before = session_cpu(server_sid) if server_sid else 0.0
+    cpu_before = procstat.cpu_seconds([server_sid]) if server_sid else 0.0
     started = time.monotonic()
     out = subprocess.run(pinned(1, [client, str(port), "/", str(conns), str(size), str(window),
                                     str(seconds), str(warmup)]),
@@ -125,7 +110,7 @@ def run_load(client, port, size, conns, window, seconds, warmup=0.5, server_sid=
     result = json.loads(out.stdout)
     if server_sid:
         # The server's CPU over the whole client run, scaled to the timed part.
-        result["server_cpu"] = (session_cpu(server_sid) - cpu_before) * result["seconds"] / wall
+        result["server_cpu"] = (procstat.cpu_seconds([server_sid]) - cpu_before) * result["seconds"] / wall
     return result
 
 

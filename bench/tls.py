@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import procstat
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 VENV_BIN = Path(os.environ.get("BENCH_VENV", BENCH_DIR / ".venv")) / "bin"
@@ -168,29 +170,11 @@ def wrk(url, duration, connections, close):
             (errors.group(1) if errors else "") + (f" non-2xx {non2xx.group(1)}" if non2xx else ""))
 
 
-def group_cpu_seconds(sid):
-    """User + system CPU seconds of every process in session ``sid`` (the
-    server and its workers), from /proc."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:           # field 6, session id
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def per_op(run, sid):
     """(ops/s, notes, server CPU microseconds per op) of one run()."""
-    before = group_cpu_seconds(sid)
+    before = procstat.cpu_seconds([sid])
     rate, notes, seconds = run()
-    used = group_cpu_seconds(sid) - before
+    used = procstat.cpu_seconds([sid]) - before
     return rate, notes, (used / (rate * seconds) * 1e6) if rate else 0.0
 
 
