@@ -134,6 +134,7 @@ cdef class Connection(ServedConnection):
     cdef int set_interest(self, uint32_t interest) except -1
     cdef bint has_unread_bytes(self)
     cdef double waiting_since(self)
+    cdef bint untouched(self) except -1
     cdef int evict(self) except -1
     cdef int log_access(self) except -1
     cdef int begin_metering(self) except -1

@@ -1229,6 +1229,9 @@ cdef class Connection(ServedConnection):
         return self.phase == PHASE_IDLE and not self.out and self.rstart == self.rend \
             and not self.has_unread_bytes()
 
+    cdef bint untouched(self) except -1:
+        return self.requests == 0
+
     cdef double waiting_since(self):
         if self.closed or self.out or self.body_iter is not None or self.sendfile_src is not None:
             return -1

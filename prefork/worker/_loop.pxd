@@ -45,6 +45,7 @@ cdef class EventLoop:
     cdef list timers                # heap of [when, seq, callback, args]
     cdef long long timer_seq
     cdef bint running
+    cdef bint stop_requested        # stop() came before run() or start()
     # Monotonic time, refreshed after the wait, before every handler and
     # before the timers; a connection refreshes it after an inline app call.
     cdef readonly int batch_size    # events in the batch being dispatched

@@ -270,12 +270,17 @@ cdef class EventLoop:
 
     def stop(self):
         self.running = False
+        self.stop_requested = True
 
     def run(self):
-        """Run until stop() is called."""
-        self.running = True
-        while self.running:
-            self.run_once(1.0)
+        """Run until stop() is called, at once if it was called before (a
+        worker that had nothing to drain when a stop came during its boot
+        stops before its loop runs)."""
+        if not self.stop_requested:
+            self.running = True
+            while self.running:
+                self.run_once(1.0)
+        self.stop_requested = False
 
     # Hosted in another loop (an ASGI worker runs this loop inside asyncio's,
     # prefork/asgi/loop.py): that loop watches fileno(), calls poll() when
@@ -299,8 +304,10 @@ cdef class EventLoop:
         return self.running
 
     def start(self):
-        """Mark the loop running when another loop drives it."""
-        self.running = True
+        """Mark the loop running when another loop drives it (unless stop()
+        came first: the host sees it is not running and stops)."""
+        self.running = not self.stop_requested
+        self.stop_requested = False
 
     cdef double next_timeout(self, double limit):
         if self.ready:

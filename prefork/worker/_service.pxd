@@ -37,6 +37,8 @@ cdef class ServedConnection(Handler):
     # Since when it waits on its client (idle, or a head or body arriving),
     # or -1 when the server is busy with it (app, response).
     cdef double waiting_since(self)
+    # It has not sent a request yet (nothing read, none served).
+    cdef bint untouched(self) except -1
     # Close it to make room for a new connection (408 for a request cut short).
     cdef int evict(self) except -1
     # Speak TLS (prefork.tls.TLSConfig), starting with the handshake.

@@ -101,6 +101,11 @@ cdef extern from "sys/epoll.h":
 # At max_connections, a request head or body that has been arriving for
 # this long may be cut to let a new connection in (see evictable()).
 cdef double EVICT_SLOW = 1.0
+# ... and a connection that has not sent its first byte yet is left alone
+# this long after it was accepted: its client may just be about to send
+# (accepted before its request arrived), and evicting it would cut a
+# normal client in the middle of an attack of fresh connections.
+cdef double EVICT_FRESH = 0.1
 
 cdef enum:
     # Connections accepted per wake-up: one (nginx's multi_accept off), then
@@ -157,6 +162,9 @@ cdef class ServedConnection(Handler):
         raise NotImplementedError
 
     cdef double waiting_since(self):
+        raise NotImplementedError
+
+    cdef bint untouched(self) except -1:
         raise NotImplementedError
 
     cdef int evict(self) except -1:
@@ -511,19 +519,23 @@ cdef class HTTPService(BatchHook):
 
     cdef ServedConnection evictable(self):
         """The connection to close so that a new one gets in when the worker
-        is full: the one idle the longest (it never sent a byte, or it waits
-        between keep-alive requests), else the slowest request head or body
-        still arriving after EVICT_SLOW seconds; None if every connection is
-        busy with a request (nginx, when it runs out of connections, reuses
-        its idle keep-alive ones the same way)."""
+        is full: the one idle the longest (it never sent a byte, for over
+        EVICT_FRESH, or it waits between keep-alive requests), else the
+        slowest request head or body still arriving after EVICT_SLOW
+        seconds; None if every connection is busy with a request (nginx,
+        when it runs out of connections, reuses its idle keep-alive ones the
+        same way)."""
         cdef ServedConnection conn, best = None, slow = None
         cdef double best_since = 0, slow_since = 0, since
-        cdef double limit = monotonic() - EVICT_SLOW
+        cdef double now = monotonic()
+        cdef double limit = now - EVICT_SLOW
         for conn in self.connections:
             since = conn.waiting_since()
             if since < 0:
                 continue
             if conn.idle():
+                if since > now - EVICT_FRESH and conn.untouched():
+                    continue
                 if best is None or since < best_since:
                     best, best_since = conn, since
             elif since < limit and (slow is None or since < slow_since):

@@ -63,6 +63,21 @@ def test_full_worker_evicts_a_connection_that_never_sent_a_byte(server_factory, 
         sock.close()
 
 
+def test_a_connection_accepted_before_its_request_arrived_is_not_evicted(server_factory, mode):
+    # The first connection's request comes 50 ms after it connects; a second
+    # connection in between must not cut it (it would look idle).
+    server = server_factory("probe:app", "--workers", "1", "--max-connections", "1",
+                            *MODES[mode])
+    for _ in range(5):
+        with server.connect() as first, server.connect() as second:
+            time.sleep(0.05)
+            get(first)
+            assert read_response(first.makefile("rb")).status == 200
+            # Idle between requests now, the first makes room for the second.
+            get(second)
+            assert read_response(second.makefile("rb")).status == 200
+
+
 def test_full_worker_answers_408_to_a_head_trickling_in(server_factory, mode):
     server = server_factory("probe:app", "--workers", "1", "--max-connections", "1",
                             *MODES[mode])

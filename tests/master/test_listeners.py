@@ -146,6 +146,21 @@ def test_systemd_socket_activation(launch):
     assert b"using 1 sockets from systemd" in proc.stdout.read()
 
 
+def test_systemd_sockets_a_stop_during_a_worker_boot_ends_it(launch):
+    # systemd's sockets are never shut down: a worker stops by itself once
+    # drained. One that had nothing to drain when the TERM reached it during
+    # its boot stopped before its loop ran, and used to run on forever.
+    sock = listening_socket()
+    fd = sock.fileno()
+    proc = launch(["slow_import:app", "--workers", "1"], pass_fds=[fd],
+                  env={"LISTEN_FDS": "1", "IMPORT_DELAY": "1"}, activate_fd=fd)
+    sock.close()
+    wait_for(lambda: len(workers(proc.pid)) == 1)
+    time.sleep(0.3)                 # the worker imports the app
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
 def test_reuse_port_gives_each_worker_its_own_socket(server_factory, mode):
     server = server_factory("pids:app", "--workers", "2", "--reuse-port", *MODES[mode])
     pids = wait_for(lambda: len(workers(server.pid)) == 2 and workers(server.pid))
