@@ -28,7 +28,7 @@ import os
 import time
 from http import HTTPStatus
 
-from prefork.asgi._scope cimport Done, ScopeBuilder
+from prefork.asgi._scope cimport Done, ScopeBuilder, release
 from prefork.cache._gate cimport CacheTicket
 from prefork.http._connection cimport (Connection, HIGH_WATER, PHASE_APP, PHASE_APP_BODY,
                                        PHASE_RESPONSE)
@@ -208,18 +208,12 @@ cdef class ASGICall:
         self.disconnected = True
         if self.receiver is not None:
             self.resolve_receiver()
-        if self.drainer is not None:
-            drainer, self.drainer = self.drainer, None
-            if not drainer.done():
-                drainer.set_result(None)
-        return 0
+        drainer, self.drainer = self.drainer, None
+        return release(drainer)
 
     cdef int drained(self) except -1:
-        if self.drainer is not None:
-            drainer, self.drainer = self.drainer, None
-            if not drainer.done():
-                drainer.set_result(None)
-        return 0
+        drainer, self.drainer = self.drainer, None
+        return release(drainer)
 
     def resolve_receiver(self):
         message = self.next_message()

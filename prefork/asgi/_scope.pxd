@@ -7,6 +7,13 @@ cdef class Done:
     cdef object value
 
 
+cdef inline int release(object waiter) except -1:
+    """Let an app's coroutine waiting on ``waiter`` (a future, or None) go on."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+    return 0
+
+
 cdef class ScopeBuilder:
     cdef dict base                  # the keys every HTTP scope shares
     cdef str root_path

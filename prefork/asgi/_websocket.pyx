@@ -34,7 +34,7 @@ from collections import deque
 from libc.stdlib cimport realloc
 
 from prefork.asgi._connection cimport ASGIApp, ASGIConnection, Upgraded
-from prefork.asgi._scope cimport Done, ScopeBuilder
+from prefork.asgi._scope cimport Done, ScopeBuilder, release
 from prefork.http._connection cimport HIGH_WATER, PHASE_IDLE, PHASE_UPGRADED
 from prefork.worker._service cimport HTTPService
 from prefork.websocket._frames cimport (CLOSE_ABNORMAL, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR,
@@ -522,11 +522,8 @@ cdef class WebSocketSession(Upgraded):
         return 0
 
     cdef int drained(self) except -1:
-        if self.drainer is not None:
-            drainer, self.drainer = self.drainer, None
-            if not drainer.done():
-                drainer.set_result(None)
-        return 0
+        drainer, self.drainer = self.drainer, None
+        return release(drainer)
 
     cdef int peer_eof(self) except -1:
         """The client closed its side: without a close frame, 1006 (§7.1.5)."""
